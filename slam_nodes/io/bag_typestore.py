@@ -1,0 +1,70 @@
+"""The typestore a bag is decoded with: our shared store plus the definitions stored in the bag.
+
+Bags written by `ros2 bag` (MCAP) and every ROS 1 bag carry their message definitions. Those
+definitions are the truth for decoding that bag, so they override the shared ROS 2 Jazzy store
+(`slam_nodes.msgs.typestore.get_typestore`), and types the shared store lacks still decode.
+When a ROS 2 bag adds nothing new, the shared store itself is returned (its generated
+deserialisers are cached across bags).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from rosbags.interfaces import Connection, MessageDefinitionFormat
+from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg
+from rosbags.typesys import get_typestore as rosbags_typestore
+from rosbags.typesys.base import TypesysError
+from rosbags.typesys.store import Typestore
+
+from slam_nodes.msgs.typestore import get_typestore
+
+logger = logging.getLogger(__name__)
+
+_IDL_SEPARATOR = "=" * 80 + "\n"
+
+
+def definitions_from_connections(connections: Iterable[Connection]) -> dict:
+    """Type definitions ({'pkg/msg/Name': fielddefs}) parsed from the bag's connections.
+
+    A definition that does not parse is logged and ignored (the shared store may still know it).
+    """
+    types: dict = {}
+    for conn in connections:
+        fmt = conn.msgdef.format
+        text = conn.msgdef.data
+        if fmt == MessageDefinitionFormat.NONE or not text:
+            continue
+        try:
+            if fmt == MessageDefinitionFormat.MSG:
+                types.update(get_types_from_msg(text, conn.msgtype))
+            elif text.startswith(_IDL_SEPARATOR + "IDL: "):
+                for block in text.split(_IDL_SEPARATOR)[1:]:
+                    types.update(get_types_from_idl(block.split("\n", 1)[1]))
+            else:
+                types.update(get_types_from_idl(text))
+        except (TypesysError, ValueError, IndexError) as err:
+            first_line = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
+            logger.warning("topic %s: cannot parse the definition of %s stored in the bag (%s: "
+                           "%s); using the built-in one if any", conn.topic, conn.msgtype,
+                           type(err).__name__, first_line)
+    return types
+
+
+def bag_typestore(connections: Iterable[Connection], is_ros2: bool) -> Typestore:
+    """Typestore for decoding a bag with these connections.
+
+    ROS 1 bags always get their own store (their std_msgs/Header has `seq`); ROS 2 bags get the
+    shared store unless the bag defines a type it lacks or defines one differently.
+    """
+    base = get_typestore()
+    stored = definitions_from_connections(connections)
+    differs = any(base.fielddefs.get(name) != defs for name, defs in stored.items())
+    if is_ros2 and not differs:
+        return base
+    merged = dict(base.fielddefs)
+    merged.update(stored)
+    store = rosbags_typestore(Stores.EMPTY)
+    store.register(merged)
+    return store
