@@ -1,0 +1,51 @@
+"""What every packet codec returns, and helpers to view a byte buffer as words."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RawEvents:
+    """Events of one packet as the codec produced them, before bounds checks.
+
+    t: int64 [N] ns (sensor time or epoch time, see each codec); x, y: int64 [N] pixels;
+    p: uint8 [N] 0 (OFF) / 1 (ON). Trigger events: trig_t int64 [M] ns, trig_edge uint8 [M]
+    (0/1), trig_id uint8 [M].
+    """
+
+    t: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    p: np.ndarray
+    trig_t: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    trig_edge: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
+    trig_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
+
+    @classmethod
+    def empty(cls) -> "RawEvents":
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z, z, np.zeros(0, dtype=np.uint8))
+
+
+def as_uint8(buf) -> np.ndarray:
+    """A read-only uint8 view of bytes / bytearray / memoryview / ndarray (no copy)."""
+    if isinstance(buf, np.ndarray):
+        return buf.reshape(-1).view(np.uint8)
+    return np.frombuffer(buf, dtype=np.uint8)
+
+
+def as_words(buf: np.ndarray, dtype: str, what: str) -> np.ndarray:
+    """View buf as little-endian words of `dtype`; a trailing partial word is dropped with a
+    warning (sensor drivers send whole words, a partial one means a truncated packet)."""
+    size = np.dtype(dtype).itemsize
+    usable = len(buf) - len(buf) % size
+    if usable != len(buf):
+        logger.warning("%s packet of %d bytes is not a multiple of %d: ignoring %d trailing "
+                       "bytes", what, len(buf), size, len(buf) - usable)
+    return buf[:usable].view(dtype)

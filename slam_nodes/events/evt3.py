@@ -1,0 +1,103 @@
+"""Prophesee EVT3 decoder (16-bit words), vectorised, stateful across packets.
+
+Word layout (little-endian uint16, code in bits 12-15):
+  0 ADDR_Y       y (bits 0-10), system type (bit 11)          sets the current row
+  2 ADDR_X       x (bits 0-10), polarity (bit 11)             one event at (x, row)
+  3 VECT_BASE_X  x (bits 0-10), polarity (bit 11)             base column of vectors
+  4 VECT_12      12-bit mask: events at base+i; base += 12
+  5 VECT_8       8-bit mask:  events at base+i; base += 8
+  6 TIME_LOW     time bits 0-11 (µs)
+  8 TIME_HIGH    time bits 12-23 (µs); the counter wraps every 2^24 µs (16.8 s)
+  10 EXT_TRIGGER edge (bit 0), trigger id (bits 8-11)
+  7, 9, 14, 15   CONTINUED_4, padding, OTHERS, CONTINUED_12: ignored
+  1, 11, 12, 13  not defined: the packet is rejected with DecodeError
+
+Conventions follow event_camera_codecs (so its test checksums reproduce exactly):
+- times are *sensor* time, (rollover << 24 | high << 12 | low) µs * 1000 ns, counted from the
+  camera's start; the message header stamp and time_base are not used;
+- nothing is decoded until a TIME_HIGH followed by a TIME_LOW has been seen (at stream start,
+  words other than time words before that are skipped);
+- a TIME_HIGH more than 10 below the previous one is a counter rollover (+2^24 µs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from slam_nodes.errors import DecodeError
+from slam_nodes.events._words import AddressState, expand_addresses, ffill_compressed, word_times
+from slam_nodes.events.base import RawEvents, as_words
+
+ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8, TIME_LOW = 0, 2, 3, 4, 5, 6
+TIME_HIGH, EXT_TRIGGER = 8, 10
+_KNOWN = np.zeros(16, dtype=bool)
+_KNOWN[[0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14, 15]] = True
+
+
+class Evt3Codec:
+    """Stateful EVT3 decoder: decode(buf) -> RawEvents; state carries across calls."""
+
+    encoding = "evt3"
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all state (time, row, vector base), as at the start of a stream."""
+        self.high = 0  # rollover bits << 24 | time high << 12 (µs)
+        self.low = 0
+        self.has_time = False
+        self.addr = AddressState()
+
+    def decode(self, buf: np.ndarray, time_base: int = 0) -> RawEvents:
+        """Decode one packet (uint8 [B]); time_base is ignored (EVT3 carries sensor time).
+
+        Raises DecodeError on an undefined word code; the decoder state is then unchanged.
+        """
+        words = as_words(buf, "<u2", "evt3")
+        code = words >> 12
+        bad = ~_KNOWN[code]
+        if np.any(bad):
+            i = int(np.flatnonzero(bad)[0])
+            raise DecodeError(f"evt3: undefined word code {int(code[i])} at word {i} "
+                              f"(0x{int(words[i]):04x}); corrupt packet?")
+        payload = words & 0xFFF
+        if not self.has_time:
+            start = self._find_valid_time(code, payload)
+            if start is None:
+                return RawEvents.empty()
+            code, payload = code[start:], payload[start:]
+        return self._decode_valid(code, payload)
+
+    def _find_valid_time(self, code: np.ndarray, payload: np.ndarray) -> int | None:
+        """Consume words up to the first TIME_LOW after a TIME_HIGH; return the next index."""
+        highs = np.flatnonzero(code == TIME_HIGH)
+        if len(highs) == 0:
+            return None
+        i_high = int(highs[0])
+        lows = np.flatnonzero(code[i_high:] == TIME_LOW)
+        end = len(code) if len(lows) == 0 else i_high + int(lows[0]) + 1
+        _, _, self.high, self.low = word_times(
+            code[i_high:end], payload[i_high:end], high_code=TIME_HIGH, low_code=TIME_LOW,
+            high0=self.high, low0=self.low, detect_rollover=True)
+        if len(lows) == 0:
+            return None
+        self.has_time = True
+        return end
+
+    def _decode_valid(self, code: np.ndarray, payload: np.ndarray) -> RawEvents:
+        t0 = self.high | self.low
+        is_time, times, self.high, self.low = word_times(
+            code, payload, high_code=TIME_HIGH, low_code=TIME_LOW, high0=self.high,
+            low0=self.low, detect_rollover=True)
+        ev = expand_addresses(code, payload, row_code=ADDR_Y, event_code=ADDR_X,
+                              base_code=VECT_BASE_X, vector_bits={VECT_12: 12, VECT_8: 8},
+                              state=self.addr)
+        t = ffill_compressed(is_time, times, t0, ev.word) * 1000
+        trig = np.flatnonzero(code == EXT_TRIGGER)
+        out = RawEvents(t, ev.col, ev.row, ev.pol)
+        if len(trig):
+            out.trig_t = ffill_compressed(is_time, times, t0, trig) * 1000
+            out.trig_edge = (payload[trig] & 1).astype(np.uint8)
+            out.trig_id = ((payload[trig] >> 8) & 0xF).astype(np.uint8)
+        return out
