@@ -16,6 +16,8 @@ from slam_nodes.errors import SlamNodesError
 
 # command name -> module under slam_nodes.cli
 COMMANDS: dict[str, str] = {
+    "eval": "eval_cmd",
+    "info": "info",
 }
 
 
