@@ -13,6 +13,7 @@ Public API:
 from slam_nodes.events.decoder import EventDecoder, make_decoder
 from slam_nodes.events.dvs import dvs_event_array_cdr, dvs_event_array_msg
 from slam_nodes.events.encoders import encode_evt3, encode_mono, event_packet_msg
+from slam_nodes.events.raw import iter_raw, read_raw
 
 __all__ = ["EventDecoder", "dvs_event_array_cdr", "dvs_event_array_msg", "encode_evt3",
-           "encode_mono", "event_packet_msg", "make_decoder"]
+           "encode_mono", "event_packet_msg", "iter_raw", "make_decoder", "read_raw"]

@@ -1,0 +1,71 @@
+"""Prophesee EVT2 decoder (32-bit words), vectorised, stateful across chunks.
+
+Word layout (little-endian uint32, type in bits 28-31):
+  0 CD_OFF / 1 CD_ON  time bits 0-5 (bits 22-27), x (bits 11-21), y (bits 0-10)
+  8 EVT_TIME_HIGH     time bits 6-33 (bits 0-27), in µs
+  10 EXT_TRIGGER      time bits 0-5 (bits 22-27), id (bits 8-12), edge (bit 0)
+  14 OTHERS, 15 CONTINUED: ignored; any other type: DecodeError.
+t = (high << 6 | low) µs * 1000 ns, sensor time. A TIME_HIGH below the previous one is a
+28-bit counter rollover (+2^34 µs, about 4.8 h). Events before the first TIME_HIGH use the
+carried high part (0 at stream start), as Prophesee's own decoders do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from slam_nodes.errors import DecodeError
+from slam_nodes.events._words import ffill_compressed
+from slam_nodes.events.base import RawEvents, as_words
+
+CD_OFF, CD_ON, TIME_HIGH, EXT_TRIGGER = 0, 1, 8, 10
+_KNOWN = np.zeros(16, dtype=bool)
+_KNOWN[[0, 1, 8, 10, 14, 15]] = True
+
+
+class Evt2Codec:
+    """Stateful EVT2 decoder: decode(buf) -> RawEvents."""
+
+    encoding = "evt2"
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the time-high state."""
+        self.high = 0  # full time high incl. rollovers, in units of 64 µs
+
+    def decode(self, buf: np.ndarray, time_base: int = 0) -> RawEvents:
+        """Decode a chunk (uint8 [B]); time_base is ignored (sensor time)."""
+        words = as_words(buf, "<u4", self.encoding)
+        kind = (words >> 28).astype(np.intp)
+        bad = ~_KNOWN[kind]
+        if np.any(bad):
+            i = int(np.flatnonzero(bad)[0])
+            raise DecodeError(f"evt2: undefined word type {kind[i]} at word {i} "
+                              f"(0x{int(words[i]):08x}); corrupt data?")
+        is_high = kind == TIME_HIGH
+        th = (words[is_high] & 0x0FFFFFFF).astype(np.int64)
+        if len(th):
+            prev = np.empty_like(th)
+            prev[0] = self.high & 0x0FFFFFFF
+            prev[1:] = th[:-1]
+            full = ((self.high >> 28) + np.cumsum(th < prev)) << 28 | th
+        else:
+            full = th
+        cd = np.flatnonzero(kind <= CD_ON)
+        w = words[cd]
+        high = ffill_compressed(is_high, full, self.high, cd)
+        t = ((high << 6) | ((w >> 22) & 0x3F)) * 1000
+        out = RawEvents(t.astype(np.int64), ((w >> 11) & 0x7FF).astype(np.int64),
+                        (w & 0x7FF).astype(np.int64), kind[cd].astype(np.uint8))
+        trig = np.flatnonzero(kind == EXT_TRIGGER)
+        if len(trig):
+            wt = words[trig]
+            th_at = ffill_compressed(is_high, full, self.high, trig)
+            out.trig_t = (((th_at << 6) | ((wt >> 22) & 0x3F)) * 1000).astype(np.int64)
+            out.trig_edge = (wt & 1).astype(np.uint8)
+            out.trig_id = ((wt >> 8) & 0x1F).astype(np.uint8)
+        if len(full):
+            self.high = int(full[-1])
+        return out
