@@ -1,0 +1,303 @@
+"""Typed mirror of the en_slam_node parameters (config/*.yaml, ROS 2 params-file format).
+
+The YAML in config/ is the single source (DESIGN.md principle 4): ROS 2 reads it with
+`--params-file`, offline runs read it with `load_node_config`. Layout:
+
+    en_slam_node:
+      ros__parameters:
+        inputs: {rgb: true, depth: true, ...}
+        sync: {sync_slop_s: 0.02, ...}
+        ...
+
+Nested sections map to dataclasses; ROS 2 flattens them to dotted names ('sync.sync_slop_s'),
+which `from_flat` accepts too. Unknown keys are rejected at every level and values are checked
+for type and range with messages naming the parameter (ConfigError).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slam_nodes.errors import ConfigError
+
+NODE_NAME = "en_slam_node"
+
+
+@dataclass
+class InputsConfig:
+    """Which inputs the node subscribes to, and how."""
+
+    rgb: bool = True
+    depth: bool = True
+    events: bool = False
+    points: bool = False
+    event_msg_type: str = "event_camera_msgs/msg/EventPacket"  # or dvs_msgs/msg/EventArray
+    sensor_qos: str = "best_effort"  # or "reliable"
+    silent_warning_s: float = 5.0  # warn when an enabled input is silent this long (sim time)
+    max_frame_rate_hz: float = 0.0  # skip frames arriving faster than this (0: no limit)
+    max_depth_m: float = 6.0  # depth beyond this is treated as invalid
+
+    def validate(self) -> None:
+        if not (self.depth or self.points):
+            raise ConfigError("inputs: enable at least one of inputs.depth or inputs.points "
+                              "(geometry is needed for tracking)")
+        if self.event_msg_type not in ("event_camera_msgs/msg/EventPacket",
+                                       "event_array_msgs/msg/EventArray",
+                                       "dvs_msgs/msg/EventArray"):
+            raise ConfigError(f"inputs.event_msg_type {self.event_msg_type!r} is not supported")
+        if self.sensor_qos not in ("best_effort", "reliable"):
+            raise ConfigError(f"inputs.sensor_qos must be best_effort or reliable, "
+                              f"got {self.sensor_qos!r}")
+        _positive("inputs.silent_warning_s", self.silent_warning_s)
+        _non_negative("inputs.max_frame_rate_hz", self.max_frame_rate_hz)
+        _positive("inputs.max_depth_m", self.max_depth_m)
+
+
+@dataclass
+class SyncConfig:
+    sync_slop_s: float = 0.02  # RGB/depth pairing tolerance
+    queue_size: int = 10
+
+    def validate(self) -> None:
+        _non_negative("sync.sync_slop_s", self.sync_slop_s)
+        if self.queue_size < 1:
+            raise ConfigError(f"sync.queue_size must be >= 1, got {self.queue_size}")
+
+
+@dataclass
+class FramesConfig:
+    """Frame names and the body->camera extrinsic.
+
+    body_frame: the robot frame whose pose is published ('' = the camera's optical frame from
+    camera_info). body_to_camera: T_body_cam as [x, y, z, qx, qy, qz, qw] (metres, unit quat).
+    The map frame is the body frame at the first tracked frame.
+    """
+
+    map_frame: str = "map"
+    odom_frame: str = "odom"
+    body_frame: str = ""
+    body_to_camera: list = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+    publish_map_odom: bool = True  # TF map -> odom
+    publish_odom_body: bool = True  # TF odom -> body (identity map -> odom then)
+    transform_tolerance_s: float = 0.1  # TF stamped this far ahead of the pose stamp
+    tf_rate_hz: float = 20.0
+
+    def validate(self) -> None:
+        if len(self.body_to_camera) != 7:
+            raise ConfigError("frames.body_to_camera must be [x, y, z, qx, qy, qz, qw]")
+        try:
+            vals = [float(v) for v in self.body_to_camera]
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"frames.body_to_camera must hold numbers: {err}") from err
+        if abs(sum(v * v for v in vals[3:]) - 1.0) > 1e-3:
+            raise ConfigError("frames.body_to_camera quaternion must have unit norm")
+        _non_negative("frames.transform_tolerance_s", self.transform_tolerance_s)
+        _positive("frames.tf_rate_hz", self.tf_rate_hz)
+        for name in ("map_frame", "odom_frame"):
+            if not getattr(self, name):
+                raise ConfigError(f"frames.{name} must not be empty")
+
+
+@dataclass
+class MeshConfig:
+    enabled: bool = True
+    publish_period_s: float = 2.0  # rate limit of ~/mesh (sim time)
+    block_size_m: float = 1.0  # edge of the cubic blocks markers are cut into
+    triangle_budget: int = 200_000  # most triangles sent per update (rest wait for the next)
+    map_cloud_max_points: int = 100_000
+
+    def validate(self) -> None:
+        _positive("mesh.publish_period_s", self.publish_period_s)
+        _positive("mesh.block_size_m", self.block_size_m)
+        if self.triangle_budget < 1:
+            raise ConfigError("mesh.triangle_budget must be >= 1")
+        if self.map_cloud_max_points < 1:
+            raise ConfigError("mesh.map_cloud_max_points must be >= 1")
+
+
+@dataclass
+class EngineConfig:
+    """Which SLAM engine runs. 'en_slam' is the neural engine (slam_nodes.slam); 'icp' is the
+    classical fallback (depth frame-to-frame ICP + TSDF, nodes/icp_engine.py). `options` are
+    handed to the engine's own config, which validates them."""
+
+    name: str = "icp"
+    device: str = "auto"
+    seed: int = 0
+    options: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.name not in ("icp", "en_slam"):
+            raise ConfigError(f"engine.name must be 'icp' or 'en_slam', got {self.name!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"engine.device must be auto, cpu or cuda, got {self.device!r}")
+
+
+@dataclass
+class OutputsConfig:
+    render: bool = False  # ~/render image (costly)
+    render_period_s: float = 1.0
+    diagnostics_period_s: float = 1.0
+    path_max_poses: int = 100_000
+    map_save_dir: str = "maps"
+
+    def validate(self) -> None:
+        _positive("outputs.render_period_s", self.render_period_s)
+        _positive("outputs.diagnostics_period_s", self.diagnostics_period_s)
+        if self.path_max_poses < 1:
+            raise ConfigError("outputs.path_max_poses must be >= 1")
+
+
+@dataclass
+class SlamNodeConfig:
+    inputs: InputsConfig = field(default_factory=InputsConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    frames: FramesConfig = field(default_factory=FramesConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    use_sim_time: bool = False  # ROS 2's own parameter, accepted here so one file serves both
+
+    def validate(self) -> "SlamNodeConfig":
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(value):
+                value.validate()
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "SlamNodeConfig":
+        """Build from nested (YAML) or dotted (ROS 2 flattened) keys; validate."""
+        return _build(cls, _unflatten(data or {}), "").validate()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_flat(self) -> dict[str, Any]:
+        """Dotted parameter names -> values (what rclpy declares)."""
+        out: dict[str, Any] = {}
+
+        def walk(prefix: str, d: dict) -> None:
+            for k, v in d.items():
+                if isinstance(v, dict) and k != "options":
+                    walk(f"{prefix}{k}.", v)
+                else:
+                    out[f"{prefix}{k}"] = v
+
+        walk("", self.to_dict())
+        return out
+
+
+def load_node_config(path: str | Path, node_name: str = NODE_NAME,
+                     overrides: dict | None = None) -> SlamNodeConfig:
+    """Read `node_name`'s ros__parameters from a ROS 2 params file; apply dotted overrides."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"cannot read params file {path}: {err}") from err
+    section = None
+    for key in (node_name, f"/{node_name}", "/**"):
+        if isinstance(doc, dict) and key in doc:
+            section = doc[key]
+            break
+    if not isinstance(section, dict) or "ros__parameters" not in section:
+        raise ConfigError(f"{path}: expected '{node_name}: ros__parameters: ...' at top level")
+    params = _unflatten(section["ros__parameters"] or {})
+    for k, v in _unflatten(overrides or {}).items():
+        if isinstance(v, dict) and isinstance(params.get(k), dict):
+            params[k] = {**params[k], **v}
+        else:
+            params[k] = v
+    try:
+        return SlamNodeConfig.from_dict(params)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
+
+
+def save_node_config(path: str | Path, config: SlamNodeConfig,
+                     node_name: str = NODE_NAME) -> None:
+    """Write the config as a ROS 2 params file (into every results folder)."""
+    Path(path).write_text(yaml.safe_dump({node_name: {"ros__parameters": config.to_dict()}},
+                                         sort_keys=False))
+
+
+# --------------------------------------------------------------------------- helpers
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{name} must be > 0, got {value}")
+
+
+def _non_negative(name: str, value: float) -> None:
+    if not value >= 0:
+        raise ConfigError(f"{name} must be >= 0, got {value}")
+
+
+def _unflatten(data: dict) -> dict:
+    out: dict = {}
+    for key, value in data.items():
+        parts = str(key).split(".")
+        d = out
+        for p in parts[:-1]:
+            d = d.setdefault(p, {})
+            if not isinstance(d, dict):
+                raise ConfigError(f"parameter {key!r} conflicts with a non-section value")
+        if isinstance(value, dict) and parts[-1] != "options":
+            d.setdefault(parts[-1], {}).update(_unflatten(value))
+        else:
+            d[parts[-1]] = value
+    return out
+
+
+def _build(cls, data: dict, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'parameters'} must be a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {[prefix + u for u in unknown]}; "
+                          f"allowed under '{prefix.rstrip('.') or '<root>'}': {sorted(names)}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        full = prefix + name
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, full + ".")
+        else:
+            kwargs[name] = _coerce(full, hint, value)
+    return cls(**kwargs)
+
+
+def _coerce(name: str, hint, value):
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+        return value
+    if hint is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} must be a list, got {value!r}")
+        return list(value)
+    if hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} must be a mapping, got {value!r}")
+        return dict(value)
+    return value

@@ -1,0 +1,481 @@
+"""en_slam_node: the EN-SLAM ROS 2 node's logic, written once for every runtime.
+
+Interface (DESIGN.md section 5):
+  inputs  rgb/image, rgb/camera_info, depth/image, depth/camera_info (sensor_msgs), events
+          (EventPacket or dvs EventArray), points (PointCloud2) - which ones by `inputs.*`;
+  outputs ~/odometry (nav_msgs/Odometry, odom frame), ~/pose (PoseStamped, map frame),
+          ~/path (nav_msgs/Path, transient-local), /tf (map->odom, odom->body, each switchable,
+          stamped `transform_tolerance_s` ahead of the latest pose, on a timer), ~/mesh
+          (MarkerArray of changed blocks, rate-limited, triangle budget), ~/map_cloud
+          (PointCloud2, transient-local), ~/render (Image, optional), /diagnostics;
+  services ~/reset, ~/save_map (std_srvs/Trigger), ~/set_paused (std_srvs/SetBool).
+
+Callbacks only convert and enqueue (STYLE.md point 10); `process()` does the heavy work and
+runs in the runtime's worker. Every output carries the input's stamp, never the wall clock.
+
+Frames: the engine reports T_world_cam with world = first camera's optical frame. With
+T_body_cam the configured extrinsic, the map frame is the body frame at the first frame:
+T_map_body(t) = T_body_cam @ T_world_cam(t) @ inv(T_body_cam).
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slam_nodes.errors import ConfigError, ConversionError, SlamNodesError
+from slam_nodes.msgs.stamps import stamp_to_ns
+from slam_nodes.nodes import diagnostics as diag
+from slam_nodes.nodes.config import SlamNodeConfig
+from slam_nodes.nodes.engine import SlamEngine, build_engine
+from slam_nodes.nodes.mesh_blocks import MeshBlockPublisher, marker_array
+from slam_nodes.runtime.interface import (
+    DEFAULT_QOS,
+    LATCHED_QOS,
+    TF_QOS,
+    NodeRuntime,
+    ServiceResponse,
+    sensor_qos_from_name,
+)
+from slam_nodes.sync.approx import ApproximateTimePairer
+from slam_nodes.types import RGBDFrame, Trajectory, invert_pose, pose_from_tq
+
+NODE_NAME = "en_slam_node"
+NS = 1_000_000_000
+TOPIC_TYPES = {
+    "rgb/image": "sensor_msgs/msg/Image",
+    "rgb/camera_info": "sensor_msgs/msg/CameraInfo",
+    "depth/image": "sensor_msgs/msg/Image",
+    "depth/camera_info": "sensor_msgs/msg/CameraInfo",
+    "points": "sensor_msgs/msg/PointCloud2",
+}
+
+
+@dataclass
+class _Pending:
+    stamp_ns: int
+    rgb: np.ndarray | None
+    depth: np.ndarray | None
+
+
+class EnSlamNode:
+    """Node logic; construct with a runtime and a validated config, then let the runtime spin."""
+
+    def __init__(self, runtime: NodeRuntime, config: SlamNodeConfig,
+                 engine: SlamEngine | None = None) -> None:
+        self.rt = runtime
+        self.cfg = config
+        self.log = runtime.logger
+        if config.engine.name == "icp" and not config.inputs.depth:
+            raise ConfigError("engine.name 'icp' tracks on depth: set inputs.depth: true or "
+                              "use engine.name: en_slam")
+        self.engine = engine if engine is not None else build_engine(config.engine)
+        t, q = np.asarray(config.frames.body_to_camera[:3]), np.asarray(
+            config.frames.body_to_camera[3:])
+        self.T_body_cam = pose_from_tq(t, q)
+        self.T_cam_body = invert_pose(self.T_body_cam)
+        self.monitor = diag.InputMonitor(self.log)
+        self.paused = False
+        self.cameras: dict[str, Any] = {}
+        self.events: list = []
+        self.pairer = ApproximateTimePairer(("rgb", "depth"), int(config.sync.sync_slop_s * NS),
+                                            config.sync.queue_size)
+        self.queue: collections.deque[_Pending] = collections.deque()
+        self.blocks = MeshBlockPublisher(config.mesh.block_size_m, config.mesh.triangle_budget)
+        self._reset_state()
+        self._declare_interface()
+
+    # ------------------------------------------------------------------ set-up
+    def _reset_state(self) -> None:
+        self.cam_stamps: list[int] = []
+        self.cam_poses: list[np.ndarray] = []
+        self.body_poses: list[np.ndarray] = []
+        self.frames_done = 0
+        self.tracking_lost = 0
+        self.last_step = None
+        self.last_frame_stamp: int | None = None
+        self.mesh_dirty = False
+        self.body_frame = self.cfg.frames.body_frame
+
+    def _declare_interface(self) -> None:
+        rt, cfg = self.rt, self.cfg
+        sensor = sensor_qos_from_name(cfg.inputs.sensor_qos)
+        inputs = cfg.inputs
+        if inputs.rgb:
+            self._sub("rgb/image", self._on_rgb, sensor)
+            self._sub("rgb/camera_info", self._on_info("rgb"), sensor)
+        if inputs.depth:
+            self._sub("depth/image", self._on_depth, sensor)
+            self._sub("depth/camera_info", self._on_info("depth"), sensor)
+        if inputs.events:
+            from slam_nodes.events.decoder import make_decoder
+
+            self._event_decoder = make_decoder(inputs.event_msg_type, rt.resolve("events"))
+            self._sub("events", self._on_events, sensor, inputs.event_msg_type)
+        if inputs.points:
+            self._sub("points", self._on_points, sensor)
+        self.pub_odom = rt.publisher("~/odometry", "nav_msgs/msg/Odometry", DEFAULT_QOS)
+        self.pub_pose = rt.publisher("~/pose", "geometry_msgs/msg/PoseStamped", DEFAULT_QOS)
+        self.pub_path = rt.publisher("~/path", "nav_msgs/msg/Path", LATCHED_QOS)
+        self.pub_tf = rt.publisher("/tf", "tf2_msgs/msg/TFMessage", TF_QOS)
+        self.pub_diag = rt.publisher("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray",
+                                     DEFAULT_QOS)
+        if cfg.mesh.enabled:
+            self.pub_mesh = rt.publisher("~/mesh", "visualization_msgs/msg/MarkerArray",
+                                         DEFAULT_QOS)
+            self.pub_cloud = rt.publisher("~/map_cloud", "sensor_msgs/msg/PointCloud2",
+                                          LATCHED_QOS)
+            rt.create_timer(int(cfg.mesh.publish_period_s * NS), self._on_mesh_timer)
+        if cfg.outputs.render:
+            self.pub_render = rt.publisher("~/render", "sensor_msgs/msg/Image", DEFAULT_QOS)
+            rt.create_timer(int(cfg.outputs.render_period_s * NS), self._on_render_timer)
+        rt.create_timer(int(NS / cfg.frames.tf_rate_hz), self._on_tf_timer)
+        rt.create_timer(int(cfg.outputs.diagnostics_period_s * NS), self._on_diag_timer)
+        rt.create_service("~/reset", "std_srvs/srv/Trigger", self._srv_reset)
+        rt.create_service("~/save_map", "std_srvs/srv/Trigger", self._srv_save_map)
+        rt.create_service("~/set_paused", "std_srvs/srv/SetBool", self._srv_set_paused)
+        rt.create_worker(self.process)
+        rt.set_incompatible_handler(self._on_incompatible)
+
+    def _on_incompatible(self, topic: str, reason: str) -> None:
+        for name in self.monitor.topics:
+            if self.rt.resolve(name) == topic:
+                self.monitor.skipped(name, None, f"incompatible publisher: {reason}")
+                return
+        self.monitor.skipped(topic, None, f"incompatible publisher: {reason}")
+
+    def _sub(self, topic: str, callback, qos, typename: str | None = None) -> None:
+        self.monitor.watch(topic)
+        self.rt.subscribe(topic, typename or TOPIC_TYPES[topic], callback, qos)
+
+    # ------------------------------------------------------------------ callbacks (cheap)
+    def _on_rgb(self, msg) -> None:
+        from slam_nodes.msgs.image import rgb_from_msg
+
+        stamp = self._arrived("rgb/image", msg)
+        try:
+            rgb = rgb_from_msg(msg)
+        except ConversionError as err:
+            self.monitor.skipped("rgb/image", stamp, f"conversion error: {err}")
+            return
+        if not self.cfg.inputs.depth:
+            self._enqueue(_Pending(stamp, rgb, None))
+            return
+        self._pair("rgb", stamp, rgb)
+
+    def _on_depth(self, msg) -> None:
+        from slam_nodes.msgs.image import depth_from_msg
+
+        stamp = self._arrived("depth/image", msg)
+        try:
+            depth = depth_from_msg(msg)
+        except ConversionError as err:
+            self.monitor.skipped("depth/image", stamp, f"conversion error: {err}")
+            return
+        if not self.cfg.inputs.rgb:
+            self._enqueue(_Pending(stamp, None, depth))
+            return
+        self._pair("depth", stamp, depth)
+
+    def _on_info(self, which: str):
+        topic = f"{which}/camera_info"
+
+        def callback(msg) -> None:
+            from slam_nodes.msgs.camera_info import camera_from_msg
+
+            stamp = self._arrived(topic, msg)
+            try:
+                self.cameras[which] = camera_from_msg(msg)
+            except (ConversionError, ValueError) as err:
+                self.monitor.skipped(topic, stamp, f"bad camera_info: {err}")
+
+        return callback
+
+    def _on_events(self, msg) -> None:
+        stamp = self._arrived("events", msg)
+        try:
+            batch, _triggers = self._event_decoder.decode(msg)
+        except SlamNodesError as err:
+            self.monitor.skipped("events", stamp, f"decode error: {err}")
+            return
+        if len(batch):
+            self.events.append(batch)
+
+    def _on_points(self, msg) -> None:
+        from slam_nodes.msgs.pointcloud import scan_from_msg
+
+        stamp = self._arrived("points", msg)
+        try:
+            self.last_scan = scan_from_msg(msg)
+        except ConversionError as err:
+            self.monitor.skipped("points", stamp, f"conversion error: {err}")
+
+    def _arrived(self, topic: str, msg) -> int:
+        now = self.rt.now_ns()
+        if self.monitor.start_ns is None:
+            self.monitor.start_ns = now
+        self.monitor.received(topic, now)
+        return stamp_to_ns(msg.header.stamp)
+
+    def _pair(self, stream: str, stamp: int, item) -> None:
+        pairs, drops = self.pairer.push(stream, stamp, item)
+        for d in drops:
+            self.monitor.skipped(f"{d.stream}/image", d.stamp_ns, f"sync: {d.reason}")
+        for p in pairs:
+            self._enqueue(_Pending(p.stamp_b_ns, p.a, p.b))  # depth stamp is the frame stamp
+
+    def _enqueue(self, item: _Pending) -> None:
+        if len(self.queue) >= self.cfg.sync.queue_size:
+            old = self.queue.popleft()
+            self.monitor.skipped("frames", old.stamp_ns, "processing queue full (node slower "
+                                 "than the input rate)")
+        self.queue.append(item)
+
+    # ------------------------------------------------------------------ worker (heavy)
+    def process(self) -> bool:
+        """Process one queued frame; True when more are waiting."""
+        if not self.queue:
+            return False
+        item = self.queue.popleft()
+        self._process_frame(item)
+        return bool(self.queue)
+
+    def _process_frame(self, item: _Pending) -> None:
+        cfg = self.cfg
+        if self.paused:
+            self.monitor.skipped("frames", item.stamp_ns, "paused (~/set_paused)")
+            return
+        if self.last_frame_stamp is not None and item.stamp_ns <= self.last_frame_stamp:
+            self.monitor.skipped("frames", item.stamp_ns, "out of order: not after the last "
+                                 "processed frame")
+            return
+        if (cfg.inputs.max_frame_rate_hz > 0 and self.last_frame_stamp is not None
+                and item.stamp_ns - self.last_frame_stamp < NS / cfg.inputs.max_frame_rate_hz):
+            self.monitor.skipped("frames", item.stamp_ns, "rate limit: faster than "
+                                 f"inputs.max_frame_rate_hz={cfg.inputs.max_frame_rate_hz:g}")
+            return
+        which = "depth" if item.depth is not None else "rgb"
+        camera = self.cameras.get(which)
+        if camera is None:
+            self.monitor.skipped("frames", item.stamp_ns, f"no CameraInfo received yet on "
+                                 f"{which}/camera_info (is it remapped and published?)")
+            return
+        try:
+            frame = self._make_frame(item, camera)
+            result = self.engine.step(frame)
+        except (SlamNodesError, ValueError, RuntimeError) as err:
+            self.monitor.skipped("frames", item.stamp_ns, f"engine error: {err}")
+            return
+        self.last_frame_stamp = item.stamp_ns
+        self.frames_done += 1
+        self.last_step = result
+        if not result.tracking_ok:
+            self.tracking_lost += 1
+        if not self.body_frame:
+            self.body_frame = camera.frame_id
+        T_world_cam = np.asarray(result.T_world_cam, dtype=np.float64)
+        self.cam_stamps.append(item.stamp_ns)
+        self.cam_poses.append(T_world_cam)
+        self.body_poses.append(self.T_body_cam @ T_world_cam @ self.T_cam_body)
+        self.mesh_dirty = True
+        self._publish_pose_outputs(item.stamp_ns)
+
+    def _make_frame(self, item: _Pending, camera) -> RGBDFrame:
+        rgb, depth = item.rgb, item.depth
+        shape = (camera.height, camera.width)
+        if depth is not None:
+            if depth.shape != shape:
+                raise ValueError(f"depth image is {depth.shape[1]}x{depth.shape[0]} but "
+                                 f"depth/camera_info says {camera.width}x{camera.height}")
+            depth = np.where(depth > self.cfg.inputs.max_depth_m, 0, depth).astype(np.float32)
+        if rgb is not None and rgb.shape[:2] != shape:
+            import cv2
+
+            rgb = cv2.resize(rgb, (camera.width, camera.height), interpolation=cv2.INTER_AREA)
+        frame = RGBDFrame(item.stamp_ns, camera, rgb, depth)
+        if self.events:
+            from slam_nodes.types import EventBatch
+
+            frame.extra["events"] = EventBatch.concatenate(self.events).sorted()
+            self.events = []
+        return frame
+
+    # ------------------------------------------------------------------ outputs
+    def _publish_pose_outputs(self, stamp_ns: int) -> None:
+        from slam_nodes.msgs.geometry import (
+            OdometrySample,
+            odometry_to_msg,
+            path_to_msg,
+            pose_stamped_to_msg,
+        )
+
+        f = self.cfg.frames
+        T_map_body = self.body_poses[-1]
+        self.pub_pose.publish(pose_stamped_to_msg(T_map_body, stamp_ns, f.map_frame))
+        odom = OdometrySample(stamp_ns, f.odom_frame if f.publish_odom_body else f.map_frame,
+                              self.body_frame, T_map_body)
+        if len(self.body_poses) > 1:
+            dt = (stamp_ns - self.cam_stamps[-2]) / NS
+            delta = invert_pose(self.body_poses[-2]) @ T_map_body
+            odom.linear_velocity = delta[:3, 3] / dt
+        self.pub_odom.publish(odometry_to_msg(odom))
+        n = self.cfg.outputs.path_max_poses
+        traj = Trajectory(np.asarray(self.cam_stamps[-n:]), np.asarray(self.body_poses[-n:]))
+        self.pub_path.publish(path_to_msg(traj, f.map_frame, stamp_ns))
+
+    def _on_tf_timer(self) -> None:
+        from slam_nodes.msgs.geometry import StampedTransform, tf_to_msg
+
+        if not self.body_poses:
+            return
+        f = self.cfg.frames
+        stamp = self.cam_stamps[-1] + int(f.transform_tolerance_s * NS)
+        out = []
+        if f.publish_odom_body:
+            if f.publish_map_odom:
+                out.append(StampedTransform(f.map_frame, f.odom_frame, stamp, np.eye(4)))
+            out.append(StampedTransform(f.odom_frame, self.body_frame, stamp,
+                                        self.body_poses[-1]))
+        elif f.publish_map_odom:
+            out.append(StampedTransform(f.map_frame, self.body_frame, stamp, self.body_poses[-1]))
+        if out:
+            self.pub_tf.publish(tf_to_msg(out))
+
+    def _on_mesh_timer(self) -> None:
+        if not self.mesh_dirty and not self.blocks.pending and not self.blocks.deleted:
+            return
+        stamp = self.cam_stamps[-1] if self.cam_stamps else 0
+        mesh = self.engine.mesh() if self.mesh_dirty else None
+        self.mesh_dirty = False
+        if mesh is not None:
+            mesh = _to_map(mesh, self.T_body_cam)
+        markers = self.blocks.update(mesh, stamp, self.cfg.frames.map_frame)
+        if markers:
+            self.pub_mesh.publish(marker_array(markers))
+        if mesh is not None and len(mesh.vertices):
+            from slam_nodes.msgs.pointcloud import points_to_msg
+
+            step = max(1, int(np.ceil(len(mesh.vertices) / self.cfg.mesh.map_cloud_max_points)))
+            self.pub_cloud.publish(points_to_msg(
+                mesh.vertices[::step], stamp, self.cfg.frames.map_frame,
+                None if mesh.colors is None else mesh.colors[::step]))
+
+    def _on_render_timer(self) -> None:
+        render = getattr(self.engine, "render", None)
+        if render is None or not self.cam_poses:
+            return
+        from slam_nodes.msgs.image import rgb_to_msg
+
+        camera = self.cameras.get("rgb") or self.cameras.get("depth")
+        try:
+            rgb = render(self.cam_poses[-1], camera)
+        except (SlamNodesError, ValueError, RuntimeError) as err:
+            self.log.warning("render failed at %d ns: %s", self.cam_stamps[-1], err)
+            return
+        if rgb is not None:
+            self.pub_render.publish(rgb_to_msg(np.asarray(rgb), self.cam_stamps[-1],
+                                               camera.frame_id))
+
+    def _on_diag_timer(self) -> None:
+        now = self.rt.now_ns()
+        cfg = self.cfg
+        statuses = []
+        silent = dict(self.monitor.silent(now, int(cfg.inputs.silent_warning_s * NS)))
+        for topic, st in sorted(self.monitor.topics.items()):
+            full = self.rt.resolve(topic)
+            values = {"received": st.received,
+                      "rate_hz": f"{st.rate_hz(now, self.monitor.window_ns):.1f}",
+                      "peak_rate_hz": f"{st.peak_rate_hz:.1f}"}
+            values.update({f"skipped: {k}": v for k, v in sorted(st.skipped.items())})
+            level, message = diag.OK, "ok"
+            if topic in silent:
+                level = diag.WARN
+                message = (f"topic {full} silent for {silent[topic]:.1f} s - check remapping "
+                           f"(ros2 topic info {full}), that the driver publishes, and QoS "
+                           f"(inputs.sensor_qos={cfg.inputs.sensor_qos})")
+                self.log.warning(message)
+            elif st.skipped:
+                level, message = diag.WARN, f"{sum(st.skipped.values())} messages skipped"
+            statuses.append((level, f"{NODE_NAME}: input {topic}", message, values))
+        step = self.last_step
+        track_values = {"frames": self.frames_done, "tracking_lost": self.tracking_lost,
+                        "paused": self.paused, "queue": len(self.queue)}
+        if step is not None:
+            track_values["loss"] = f"{float(step.loss):.5f}"
+            track_values.update({f"time_{k}_ms": f"{v:.1f}" for k, v in
+                                 dict(step.timings_ms).items()})
+        level = diag.OK if step is None or step.tracking_ok else diag.WARN
+        state = "waiting for frames" if step is None else (
+            "tracking" if step.tracking_ok else "tracking lost (holding motion model)")
+        statuses.append((level, f"{NODE_NAME}: tracking", state, track_values))
+        self.pub_diag.publish(diag.diagnostic_array(now, statuses))
+
+    # ------------------------------------------------------------------ services
+    def _srv_reset(self, _request) -> ServiceResponse:
+        self.engine.reset()
+        self.pairer.reset()
+        self.queue.clear()
+        self._reset_state()
+        self.blocks.reset()
+        return ServiceResponse(True, "map and trajectory cleared")
+
+    def _srv_set_paused(self, value) -> ServiceResponse:
+        self.paused = bool(value)
+        return ServiceResponse(True, "paused" if self.paused else "running")
+
+    def _srv_save_map(self, _request) -> ServiceResponse:
+        try:
+            files = self.save_map(Path(self.cfg.outputs.map_save_dir))
+        except (OSError, SlamNodesError) as err:
+            return ServiceResponse(False, f"save failed: {err}")
+        return ServiceResponse(True, "wrote " + ", ".join(str(p) for p in files))
+
+    # ------------------------------------------------------------------ results
+    def camera_trajectory(self) -> Trajectory:
+        """T_world_cam of every processed frame (world = first camera optical frame)."""
+        if not self.cam_poses:
+            return Trajectory(np.zeros(0, np.int64), np.zeros((0, 4, 4)))
+        return Trajectory(np.asarray(self.cam_stamps), np.asarray(self.cam_poses))
+
+    def save_map(self, directory: Path) -> list[Path]:
+        """Write mesh.ply (world frame), trajectory.tum (T_world_cam) and the engine's
+        checkpoint under `directory`; return the files written."""
+        from slam_nodes.types import write_tum
+
+        directory.mkdir(parents=True, exist_ok=True)
+        files = []
+        traj_path = directory / "trajectory.tum"
+        write_tum(traj_path, self.camera_trajectory())
+        files.append(traj_path)
+        mesh = self.engine.mesh()
+        if mesh is not None and len(mesh.faces):
+            files.append(write_mesh_ply(directory / "mesh.ply", mesh))
+        files.extend(self.engine.save(directory / "checkpoint"))
+        return files
+
+
+def _to_map(mesh, T_map_world: np.ndarray):
+    from slam_nodes.nodes.engine import MeshData
+    from slam_nodes.types import transform_points
+
+    if np.allclose(T_map_world, np.eye(4)):
+        return mesh
+    return MeshData(transform_points(T_map_world, mesh.vertices.astype(np.float64)).astype(
+        np.float32), mesh.faces, mesh.colors)
+
+
+def write_mesh_ply(path: Path, mesh) -> Path:
+    """Write a MeshData as binary PLY with trimesh (atomic: temp file then rename)."""
+    import trimesh
+
+    colors = None if mesh.colors is None else np.concatenate(
+        [mesh.colors, np.full((len(mesh.colors), 1), 255, np.uint8)], axis=1)
+    tm = trimesh.Trimesh(mesh.vertices, mesh.faces, vertex_colors=colors, process=False)
+    tmp = path.with_suffix(".tmp.ply")
+    tm.export(tmp)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,146 @@
+"""Classical fallback engine ('engine.name: icp'): depth frame-to-frame ICP + a TSDF map.
+
+This is NOT EN-SLAM; it is an honest, cheap engine the node can run where the neural engine is
+absent or too slow on the CPU. Tracking: Open3D's multi-scale point-to-plane RGB-D odometry
+(`open3d.t.pipelines.odometry.rgbd_odometry_multi_scale`, depth only) from the previous frame,
+initialised with a constant-velocity guess. Mapping: Open3D's `VoxelBlockGrid` TSDF integration
+of every `integrate_every`-th tracked frame; the mesh is its marching-cubes surface.
+World frame: the first frame's camera optical frame. Deterministic on CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from slam_nodes.errors import ConfigError
+from slam_nodes.nodes.engine import EngineStep, MeshData
+from slam_nodes.types import RGBDFrame, invert_pose
+
+_OPTIONS = {"voxel_size_m": 0.02, "depth_max_m": 4.0, "min_fitness": 0.3,
+            "integrate_every": 1, "max_step_m": 0.3, "method": "point_to_plane"}
+_METHODS = ("point_to_plane", "hybrid")  # hybrid adds Open3D's photometric term (uses RGB)
+
+
+class IcpEngine:
+    """Frame-to-frame point-to-plane ICP odometry with TSDF mapping (see module doc)."""
+
+    def __init__(self, voxel_size_m: float = 0.02, depth_max_m: float = 4.0,
+                 min_fitness: float = 0.3, integrate_every: int = 1,
+                 max_step_m: float = 0.3, method: str = "point_to_plane") -> None:
+        if method not in _METHODS:
+            raise ConfigError(f"icp engine: method must be one of {_METHODS}, got {method!r}")
+        self.method = method
+        if voxel_size_m <= 0 or depth_max_m <= 0 or integrate_every < 1:
+            raise ConfigError("icp engine: voxel_size_m, depth_max_m > 0 and "
+                              "integrate_every >= 1 required")
+        self.voxel_size_m = float(voxel_size_m)
+        self.depth_max_m = float(depth_max_m)
+        self.min_fitness = float(min_fitness)
+        self.integrate_every = int(integrate_every)
+        self.max_step_m = float(max_step_m)
+        self.reset()
+
+    @classmethod
+    def from_options(cls, options: dict, seed: int = 0) -> "IcpEngine":
+        """Build from engine.options (unknown keys rejected). ICP uses no randomness."""
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            raise ConfigError(f"unknown engine.options for 'icp': {unknown}; "
+                              f"allowed: {sorted(_OPTIONS)}")
+        return cls(**{**_OPTIONS, **options})
+
+    def reset(self) -> None:
+        self._prev = None  # (o3d RGBDImage, K tensor)
+        self._T_world_prev = np.eye(4)
+        self._velocity = np.eye(4)  # T_prev_cur of the last step
+        self._grid = None
+        self._frames = 0
+        self._mesh_cache: MeshData | None = None
+
+    # ------------------------------------------------------------------ tracking
+    def step(self, frame: RGBDFrame) -> EngineStep:
+        import open3d as o3d
+        import open3d.core as o3c
+        from open3d.t.pipelines import odometry
+
+        if frame.depth is None:
+            raise ConfigError("icp engine needs depth images (inputs.depth: true)")
+        t0 = time.perf_counter()
+        depth = np.where(np.isfinite(frame.depth), frame.depth, 0).astype(np.float32)
+        depth_img = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(depth)))
+        rgb = frame.rgb if frame.rgb is not None else np.zeros(depth.shape + (3,), np.uint8)
+        color = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(rgb, dtype=np.float32)
+                                                / 255.0))
+        cur = o3d.t.geometry.RGBDImage(color, depth_img)
+        K = o3c.Tensor(frame.camera.K, o3c.float64)
+        ok, loss = True, 0.0
+        if self._prev is None:
+            T_world_cur = np.eye(4)
+        else:
+            init = o3c.Tensor(self._velocity)
+            try:
+                result = odometry.rgbd_odometry_multi_scale(
+                    cur, self._prev, K, init, 1.0, self.depth_max_m,
+                    method=(odometry.Method.PointToPlane if self.method == "point_to_plane"
+                            else odometry.Method.Hybrid))
+                T_prev_cur = result.transformation.numpy()
+                fitness, loss = float(result.fitness), float(result.inlier_rmse)
+            except RuntimeError:
+                T_prev_cur, fitness, loss = self._velocity, 0.0, float("nan")
+            ok = (fitness >= self.min_fitness and np.isfinite(T_prev_cur).all()
+                  and np.linalg.norm(T_prev_cur[:3, 3]) <= self.max_step_m)
+            if not ok:  # keep the motion model rather than a wild estimate
+                T_prev_cur = self._velocity
+            self._velocity = T_prev_cur
+            T_world_cur = self._T_world_prev @ T_prev_cur
+        t1 = time.perf_counter()
+        if ok and self._frames % self.integrate_every == 0:
+            self._integrate(depth_img, color, K, T_world_cur)
+        t2 = time.perf_counter()
+        self._prev = cur
+        self._T_world_prev = T_world_cur
+        self._frames += 1
+        return EngineStep(frame.stamp_ns, T_world_cur, bool(ok), loss,
+                          {"tracking": (t1 - t0) * 1e3, "mapping": (t2 - t1) * 1e3})
+
+    # ------------------------------------------------------------------ mapping
+    def _integrate(self, depth_img, color, K, T_world_cam: np.ndarray) -> None:
+        import open3d.core as o3c
+        import open3d as o3d
+
+        if self._grid is None:
+            self._grid = o3d.t.geometry.VoxelBlockGrid(
+                attr_names=("tsdf", "weight", "color"),
+                attr_dtypes=(o3c.float32, o3c.float32, o3c.float32),
+                attr_channels=((1), (1), (3)), voxel_size=self.voxel_size_m,
+                block_resolution=16, block_count=20000)
+        extrinsic = o3c.Tensor(invert_pose(T_world_cam))
+        blocks = self._grid.compute_unique_block_coordinates(
+            depth_img, K, extrinsic, 1.0, self.depth_max_m)
+        self._grid.integrate(blocks, depth_img, color, K, K, extrinsic, 1.0,
+                             self.depth_max_m)
+        self._mesh_cache = None
+
+    def mesh(self) -> MeshData | None:
+        if self._grid is None:
+            return None
+        if self._mesh_cache is None:
+            m = self._grid.extract_triangle_mesh(weight_threshold=1.0).to_legacy()
+            colors = np.asarray(m.vertex_colors)
+            self._mesh_cache = MeshData(
+                np.asarray(m.vertices, dtype=np.float32),
+                np.asarray(m.triangles, dtype=np.int32),
+                np.clip(colors * 255.0 + 0.5, 0, 255).astype(np.uint8) if len(colors) else None)
+        return self._mesh_cache
+
+    def save(self, directory: Path) -> list[Path]:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if self._grid is None:
+            return []
+        path = directory / "tsdf_grid.npz"
+        self._grid.save(str(path))
+        return [path]

@@ -1,0 +1,142 @@
+"""Cutting a map mesh into spatial blocks and publishing only the blocks that changed.
+
+Each triangle belongs to the cubic block (edge `block_size_m`) holding its centroid. A block's
+content hash (vertex coordinates quantised to 1 mm, colours) says whether it changed since it was
+last sent. `MeshBlockPublisher.update` returns visualization_msgs/Marker messages: one
+TRIANGLE_LIST marker per changed block (ns 'mesh', id from the block index), DELETE markers for
+blocks that vanished, and at most `triangle_budget` triangles per update; blocks left over wait
+for the next update (the largest change first, ties by block index, so the order is
+deterministic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from slam_nodes.msgs.geometry import pose_to_msg
+from slam_nodes.msgs.stamps import make_header
+from slam_nodes.msgs.typestore import msg_class
+from slam_nodes.nodes.engine import MeshData
+
+MARKER_NS = "mesh"
+_GREY = np.array([180, 180, 180], dtype=np.uint8)
+
+
+@dataclass
+class Block:
+    key: tuple[int, int, int]
+    triangles: np.ndarray  # float32 [F,3,3] metres, in the frame the mesh was given in
+    colors: np.ndarray  # uint8 [F,3,3]
+    digest: str
+
+
+def split_blocks(mesh: MeshData, block_size_m: float) -> dict[tuple[int, int, int], Block]:
+    """Blocks of a mesh keyed by integer block index (vectorised; one pass of sorting)."""
+    faces = np.asarray(mesh.faces, dtype=np.int64).reshape(-1, 3)
+    verts = np.asarray(mesh.vertices, dtype=np.float32).reshape(-1, 3)
+    if len(faces) == 0:
+        return {}
+    tris = verts[faces]  # [F,3,3]
+    if mesh.colors is not None and len(mesh.colors) == len(verts):
+        cols = np.asarray(mesh.colors, dtype=np.uint8)[faces]
+    else:
+        cols = np.broadcast_to(_GREY, tris.shape).copy()
+    keys = np.floor(tris.mean(axis=1) / block_size_m).astype(np.int64)
+    order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
+    keys, tris, cols = keys[order], tris[order], cols[order]
+    change = np.any(np.diff(keys, axis=0) != 0, axis=1)
+    starts = np.concatenate([[0], np.nonzero(change)[0] + 1, [len(keys)]])
+    out = {}
+    for a, b in zip(starts[:-1], starts[1:]):
+        key = tuple(int(v) for v in keys[a])
+        t, c = tris[a:b], cols[a:b]
+        h = hashlib.blake2b(np.round(t * 1000).astype(np.int32).tobytes(), digest_size=16)
+        h.update(c.tobytes())
+        out[key] = Block(key, t, c, h.hexdigest())
+    return out
+
+
+def block_id(key: tuple[int, int, int]) -> int:
+    """A stable int32 marker id for a block index (blocks within +-511 per axis are unique)."""
+    x, y, z = ((k + 512) & 1023 for k in key)
+    return int((x << 20) | (y << 10) | z)
+
+
+class MeshBlockPublisher:
+    """Remembers what was sent; turns a new mesh into the markers that update the display."""
+
+    def __init__(self, block_size_m: float, triangle_budget: int) -> None:
+        self.block_size_m = float(block_size_m)
+        self.triangle_budget = int(triangle_budget)
+        self.sent: dict[tuple[int, int, int], str] = {}
+        self.pending: dict[tuple[int, int, int], Block] = {}
+        self.deleted: set[tuple[int, int, int]] = set()
+
+    def reset(self) -> None:
+        self.deleted |= set(self.sent)
+        self.sent.clear()
+        self.pending.clear()
+
+    def update(self, mesh: MeshData | None, stamp_ns: int, frame_id: str) -> list:
+        """Markers for the blocks of `mesh` that differ from what was sent (within budget)."""
+        if mesh is not None:
+            blocks = split_blocks(mesh, self.block_size_m)
+            self.deleted |= set(self.sent) - set(blocks)
+            self.pending = {k: b for k, b in blocks.items() if self.sent.get(k) != b.digest}
+        markers = [self._delete(k, stamp_ns, frame_id) for k in sorted(self.deleted)]
+        for k in self.deleted:
+            self.sent.pop(k, None)
+        self.deleted.clear()
+        budget = self.triangle_budget
+        for key in sorted(self.pending, key=lambda k: (-len(self.pending[k].triangles), k)):
+            block = self.pending[key]
+            if len(block.triangles) > budget:
+                continue
+            budget -= len(block.triangles)
+            markers.append(self._triangles(block, stamp_ns, frame_id))
+            self.sent[key] = block.digest
+        self.pending = {k: b for k, b in self.pending.items() if self.sent.get(k) != b.digest}
+        return markers
+
+    def _triangles(self, block: Block, stamp_ns: int, frame_id: str):
+        Point = msg_class("geometry_msgs/msg/Point")
+        Color = msg_class("std_msgs/msg/ColorRGBA")
+        pts = block.triangles.reshape(-1, 3).astype(np.float64).tolist()
+        cols = (block.colors.reshape(-1, 3).astype(np.float32) / 255.0).tolist()
+        m = _marker(block_id(block.key), stamp_ns, frame_id)
+        m.type = m.TRIANGLE_LIST
+        m.action = m.ADD
+        m.points = [Point(x=p[0], y=p[1], z=p[2]) for p in pts]
+        m.colors = [Color(r=c[0], g=c[1], b=c[2], a=1.0) for c in cols]
+        return m
+
+    def _delete(self, key, stamp_ns: int, frame_id: str):
+        m = _marker(block_id(key), stamp_ns, frame_id)
+        m.action = m.DELETE
+        return m
+
+
+def _marker(marker_id: int, stamp_ns: int, frame_id: str):
+    Marker = msg_class("visualization_msgs/msg/Marker")
+    Vec3 = msg_class("geometry_msgs/msg/Vector3")
+    Color = msg_class("std_msgs/msg/ColorRGBA")
+    Duration = msg_class("builtin_interfaces/msg/Duration")
+    Image = msg_class("sensor_msgs/msg/CompressedImage")
+    MeshFile = msg_class("visualization_msgs/msg/MeshFile")
+    return Marker(
+        header=make_header(stamp_ns, frame_id), ns=MARKER_NS, id=marker_id,
+        type=Marker.TRIANGLE_LIST, action=Marker.ADD, pose=pose_to_msg(np.eye(4)),
+        scale=Vec3(x=1.0, y=1.0, z=1.0), color=Color(r=1.0, g=1.0, b=1.0, a=1.0),
+        lifetime=Duration(sec=0, nanosec=0), frame_locked=False, points=[], colors=[],
+        texture_resource="", texture=Image(header=make_header(0, ""), format="",
+                                           data=np.zeros(0, np.uint8)),
+        uv_coordinates=[], text="", mesh_resource="",
+        mesh_file=MeshFile(filename="", data=np.zeros(0, np.uint8)),
+        mesh_use_embedded_materials=False)
+
+
+def marker_array(markers: list):
+    return msg_class("visualization_msgs/msg/MarkerArray")(markers=markers)
