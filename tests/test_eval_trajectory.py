@@ -122,3 +122,40 @@ def test_unsorted_duplicate_stamps_are_cleaned():
     idx = np.r_[np.arange(len(gt))[::-1], 3]
     messy = Trajectory(gt.stamps_ns[idx], gt.poses[idx])
     assert evaluate_trajectory(messy, gt).ate_cm.rmse < 1e-6
+
+
+def test_bag_pose_topics_equal_evo_cli(shared_data, tmp_path):
+    """PoseStamped topics of a ROS 1 bag, read by our bag reader, give evo_ape bag's ATE."""
+    from slam_nodes.eval.sources import load_trajectory
+
+    bag = shared_data / "evo_testdata" / "ROS_example.bag"
+    gt = load_trajectory(bag, "groundtruth")
+    est = load_trajectory(bag, "ORB-SLAM")
+    assert (len(gt), len(est)) == (12765, 8362)
+    result = evaluate_trajectory(est, gt)
+    out = tmp_path / "bag.zip"
+    subprocess.run([str(BIN / "evo_ape"), "bag", str(bag), "groundtruth", "ORB-SLAM", "-a",
+                    "--t_max_diff", "0.02", "--save_results", str(out), "--silent"],
+                   check=True, cwd=tmp_path, capture_output=True, timeout=120,
+                   env={"HOME": str(tmp_path), "MPLBACKEND": "Agg", "PATH": str(BIN)})
+    with zipfile.ZipFile(out) as zf:
+        stats = json.loads(zf.read("stats.json"))
+    assert result.ate_cm.rmse / 100 == pytest.approx(stats["rmse"], abs=1e-6)
+    assert result.ate_cm.max / 100 == pytest.approx(stats["max"], abs=1e-6)
+
+
+def test_tf_chain_matches_odometry_topic(shared_data):
+    """odom->base_footprint from /tf and the /odom topic of the same (simulated) robot agree."""
+    from slam_nodes.eval.sources import load_trajectory
+
+    bag = shared_data / "evo_testdata" / "nav2_turtlebot.mcap"
+    tf = load_trajectory(bag, "odom->base_footprint")
+    odom = load_trajectory(bag, "/odom")
+    assert len(odom) == 2639 and len(tf) > 500
+    r = evaluate_trajectory(tf, odom, alignment="none")
+    assert r.num_pairs > 0.9 * len(tf)
+    assert r.ate_cm.rmse < 1.0  # same robot state, published by two paths
+    with pytest.raises(EvalError, match="choose a pose topic"):
+        load_trajectory(bag)
+    with pytest.raises(EvalError, match="no topic"):
+        load_trajectory(bag, "/nope")
