@@ -60,7 +60,7 @@ def word_times(code: np.ndarray, payload: np.ndarray, *, high_code: int, low_cod
     sub_high = is_high[sub]
     vals = payload[sub].astype(np.int64)
     th = vals[sub_high]
-    if detect_rollover:
+    if detect_rollover and len(th):
         prev = np.empty_like(th)
         prev[0] = (high0 >> 12) & 0xFFF
         prev[1:] = th[:-1]
