@@ -18,6 +18,8 @@ from slam_nodes.errors import SlamNodesError
 COMMANDS: dict[str, str] = {
     "eval": "eval_cmd",
     "info": "info",
+    "replay": "replay",
+    "import": "import_cmd",
 }
 
 

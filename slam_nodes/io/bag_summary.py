@@ -171,8 +171,8 @@ def _add_events(stats: EventStats, decoder, m) -> None:
 
 
 def _fill_rate(t: TopicSummary, summary: BagSummary) -> None:
-    """Mean rate: (count - 1) / (last - first) from the scan, else count / bag duration."""
+    """Mean rate: (count - 1) / (last - first) from the scan, else from the bag's span."""
     if t.first_ns is not None and t.last_ns is not None and t.last_ns > t.first_ns:
         t.rate_hz = (t.read - 1) * NS_PER_S / (t.last_ns - t.first_ns)
     elif not summary.scanned and summary.duration_s > 0 and t.count > 1:
-        t.rate_hz = t.count / summary.duration_s
+        t.rate_hz = (t.count - 1) / summary.duration_s  # exact for a topic spanning the bag
