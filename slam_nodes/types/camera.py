@@ -133,21 +133,58 @@ class CameraModel:
         return uv, inside
 
     def undistort_pixels(self, uv: np.ndarray) -> np.ndarray:
-        """Normalised undistorted coordinates [N,2] (x/z, y/z) of pixels [N,2]."""
+        """Normalised undistorted coordinates [N,2] (x/z, y/z) of pixels [N,2].
+
+        OpenCV's iterative undistortion gives the start, then a few Newton steps on
+        `distort_normalized` make the result the exact inverse of `project` (to ~1e-12) even
+        where OpenCV's fixed-point iteration stops early (strong distortion, image corners).
+        """
         uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
-        if not self.is_distorted:
-            return (uv - [self.cx, self.cy]) / [self.fx, self.fy]
+        xy_d = (uv - [self.cx, self.cy]) / [self.fx, self.fy]
+        if not self.is_distorted or len(uv) == 0:
+            return xy_d
         import cv2
 
         pts = uv.reshape(-1, 1, 2)
+        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-12)
         if self.distortion_model == "equidistant":
             D = np.zeros(4)
             D[: min(4, len(self.D))] = self.D[:4]
-            out = cv2.fisheye.undistortPoints(pts, self.K, D)
+            xy = cv2.fisheye.undistortPoints(pts, self.K, D, criteria=criteria)
         else:
-            criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-12)
-            out = cv2.undistortPointsIter(pts, self.K, self.D, None, None, criteria)
-        return out.reshape(-1, 2)
+            xy = cv2.undistortPoints(pts, self.K, self.D, criteria=criteria)
+        xy = xy.reshape(-1, 2).astype(np.float64)
+        return self._newton_undistort(xy, xy_d)
+
+    def _newton_undistort(self, xy: np.ndarray, xy_d: np.ndarray, iters: int = 8) -> np.ndarray:
+        """Refine undistorted xy [N,2] so that distort_normalized(xy) = xy_d.
+
+        Newton steps with a central-difference Jacobian; a point takes a step only where it
+        lowers that point's residual, so pixels without a true preimage (beyond the fold of a
+        strong radial distortion) keep their best estimate instead of diverging.
+        """
+        eps = 1e-7
+        dx, dy = np.array([[eps, 0.0]]), np.array([[0.0, eps]])
+        residual = self.distort_normalized(xy) - xy_d
+        err = np.linalg.norm(residual, axis=1)
+        for _ in range(iters):
+            if err.max() < 1e-14:
+                break
+            jx = (self.distort_normalized(xy + dx) - self.distort_normalized(xy - dx)) / (2 * eps)
+            jy = (self.distort_normalized(xy + dy) - self.distort_normalized(xy - dy)) / (2 * eps)
+            det = jx[:, 0] * jy[:, 1] - jy[:, 0] * jx[:, 1]
+            safe = np.where(np.abs(det) > 1e-12, det, np.inf)
+            step = np.stack([(jy[:, 1] * residual[:, 0] - jy[:, 0] * residual[:, 1]) / safe,
+                             (-jx[:, 1] * residual[:, 0] + jx[:, 0] * residual[:, 1]) / safe],
+                            axis=1)
+            candidate = xy - step
+            new_residual = self.distort_normalized(candidate) - xy_d
+            new_err = np.linalg.norm(new_residual, axis=1)
+            better = new_err < err
+            xy = np.where(better[:, None], candidate, xy)
+            residual = np.where(better[:, None], new_residual, residual)
+            err = np.where(better, new_err, err)
+        return xy
 
     def unproject(self, uv: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """Camera-frame points [N,3] of pixels [N,2] with z-depth [N] in metres."""

@@ -8,6 +8,7 @@ Time is int64 nanoseconds; TUM files hold float seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,9 @@ def read_tum(path: str | Path) -> Trajectory:
     data = np.asarray(rows, dtype=np.float64).reshape(-1, 7)
     if len(data) and not np.isfinite(data).all():
         raise DatasetError(f"{path}: contains NaN or infinite values")
+    zero_q = np.linalg.norm(data[:, 3:], axis=1) < 1e-12
+    if np.any(zero_q):
+        raise DatasetError(f"{path}: zero quaternion at pose {int(np.argmax(zero_q))}")
     poses = pose_from_tq(data[:, :3], data[:, 3:]) if len(data) else np.zeros((0, 4, 4))
     return Trajectory(np.asarray(stamps, dtype=np.int64), poses)
 
@@ -157,9 +161,10 @@ def write_tum(path: str | Path, trajectory: Trajectory) -> None:
     t, q = pose_to_tq(trajectory.poses) if len(trajectory) else (np.zeros((0, 3)), np.zeros((0, 4)))
     lines = ["# timestamp tx ty tz qx qy qz qw"]
     for stamp, ti, qi in zip(trajectory.stamps_ns, t, q):
-        sec, nsec = divmod(int(stamp), NS_PER_S)
+        sign = "-" if stamp < 0 else ""
+        sec, nsec = divmod(abs(int(stamp)), NS_PER_S)
         lines.append(
-            f"{sec}.{nsec:09d} " + " ".join(f"{v:.9f}" for v in (*ti, *qi))
+            f"{sign}{sec}.{nsec:09d} " + " ".join(f"{v:.9f}" for v in (*ti, *qi))
         )
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text("\n".join(lines) + "\n")
@@ -167,9 +172,14 @@ def write_tum(path: str | Path, trajectory: Trajectory) -> None:
 
 
 def _seconds_text_to_ns(text: str) -> int:
-    """Exact seconds-as-text to int64 ns ('1305031102.175304' -> 1305031102175304000)."""
-    if "e" in text.lower():
-        return int(round(float(text) * NS_PER_S))
+    """Exact seconds-as-text to int64 ns ('1305031102.175304' -> 1305031102175304000;
+    '1.706282470098386526e+09' -> 1706282470098386526)."""
+    if "e" in text.lower() or "n" in text.lower():  # exponent (or nan/inf, rejected below)
+        try:
+            value = Decimal(text) * NS_PER_S
+            return int(value.to_integral_value(rounding=ROUND_HALF_EVEN))
+        except (InvalidOperation, ValueError, OverflowError) as err:
+            raise ValueError(f"bad timestamp {text!r}") from err
     sign = -1 if text.startswith("-") else 1
     whole, _, frac = text.lstrip("+-").partition(".")
     frac = (frac + "000000000")[:9]
