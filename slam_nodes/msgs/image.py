@@ -316,7 +316,7 @@ def _depth_from_compressed(msg) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- helpers
 def _depth_from_mm(mm: np.ndarray) -> np.ndarray:
-    out = mm.astype(np.float32) * np.float32(1.0 / MM_PER_M)
+    out = mm.astype(np.float32) / np.float32(MM_PER_M)  # division: correctly rounded metres
     out[(mm == 0) | (mm == 65535)] = 0.0
     return out
 
