@@ -31,7 +31,7 @@ def turtlebot(shared_data):
         start = reader.get_summary().statistics.message_start_time
         for schema, channel, message in reader.iter_messages(
                 topics=["/tf", "/tf_static", "/odom"],
-                end_time=start + SECONDS_READ * 1_000_000_000):
+                ending_before=start + SECONDS_READ * 1_000_000_000):
             msg = store.deserialize_cdr(message.data, schema.name)
             if channel.topic == "/odom":
                 odoms.append(odometry_from_msg(msg))
