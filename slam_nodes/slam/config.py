@@ -1,0 +1,238 @@
+"""Typed configuration of the SLAM core, loadable from YAML or a dict.
+
+Sections mirror the components (`encoding`, `render`, `loss`, `tracking`, `mapping`, `lidar`,
+`mesh`); unknown keys are rejected at every level with ConfigError; field names carry units.
+Presets (`cpu-lite`, `default`, `gpu-quality`) live in slam_nodes.slam.presets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slam_nodes.errors import ConfigError
+
+
+@dataclass
+class EncodingConfig:
+    """Hash grid + one-blob encoding and the decoders (Co-SLAM: 16 levels, 2^16, 2 cm)."""
+
+    implementation: str = "auto"          # auto | torch | tcnn
+    n_levels: int = 16
+    n_features_per_level: int = 2
+    log2_hashmap_size: int = 16
+    base_resolution: int = 16
+    finest_voxel_m: float = 0.02
+    one_blob_bins: int = 16
+    geo_dims: int = 15
+    mlp_width: int = 32
+    mlp_hidden_layers: int = 2
+
+
+@dataclass
+class RenderConfig:
+    """Ray sampling and SDF-to-weight rendering."""
+
+    truncation_m: float = 0.10
+    n_uniform: int = 32
+    n_surface: int = 11
+    surface_range_m: float = 0.10
+    near_m: float = 0.1
+    far_m: float = 6.0
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (Co-SLAM) and the smoothness / S3IM options."""
+
+    rgb_weight: float = 5.0
+    depth_weight: float = 0.1
+    sdf_weight: float = 1000.0
+    free_space_weight: float = 10.0
+    smooth_weight: float = 1e-6
+    smooth_grid_size: int = 8
+    smooth_spacing_m: float = 0.05
+    s3im_weight: float = 0.0
+
+
+@dataclass
+class TrackingConfig:
+    """Per-frame pose optimisation."""
+
+    n_iters: int = 10
+    n_rays: int = 1024
+    lr_rot: float = 1e-3
+    lr_trans: float = 1e-3
+    edge_px: int = 20                      # ignored border, at input resolution
+    constant_velocity: bool = True
+    inlier_threshold_m: float = 0.05
+    min_inlier_ratio: float = 0.5
+    recovery_iters: int = 30
+    max_gap_s: float = 0.5                 # a larger stamp gap resets the velocity model
+
+
+@dataclass
+class MappingConfig:
+    """Keyframes and bundle adjustment."""
+
+    keyframe_every: int = 5
+    keyframe_pixel_fraction: float = 0.05
+    map_every: int = 5
+    n_iters: int = 10
+    n_rays: int = 2048
+    current_ray_fraction: float = 0.25
+    first_iters: int = 500
+    lr_grid: float = 1e-2
+    lr_decoder: float = 1e-2
+    lr_pose_rot: float = 1e-3
+    lr_pose_trans: float = 1e-3
+    optimize_poses: bool = True
+    bounds_m: list | None = None          # [[xmin, ymin, zmin], [xmax, ymax, zmax]] world
+    bounds_margin_m: float = 1.5          # added around the first frame's points
+
+
+@dataclass
+class LidarConfig:
+    """LiDAR rays supervising the same field."""
+
+    T_rig_lidar: list | None = None       # 4x4 row-major; identity when None
+    n_rays: int = 1024
+    min_range_m: float = 0.3
+    max_range_m: float = 30.0
+    keyframe_ray_fraction: float = 0.05
+
+
+@dataclass
+class MeshConfig:
+    """Marching cubes over the observed region."""
+
+    voxel_size_m: float = 0.02
+    block_size_vox: int = 32
+    observed_margin_m: float = 0.06
+
+
+@dataclass
+class SlamConfig:
+    """Top-level configuration of SlamSystem."""
+
+    preset: str = "default"
+    device: str = "auto"                  # auto | cpu | cuda | cuda:N
+    seed: int = 0
+    image_scale: float = 1.0              # processing resolution = input * image_scale
+    min_depth_m: float = 0.1
+    max_depth_m: float = 10.0
+    num_threads: int = 0                  # torch CPU threads, 0 = leave as is
+    encoding: EncodingConfig = field(default_factory=EncodingConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    mapping: MappingConfig = field(default_factory=MappingConfig)
+    lidar: LidarConfig = field(default_factory=LidarConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{where}: {value!r} does not match {tp}")
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if tp is list or origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [list(v) if isinstance(v, (list, tuple)) else v for v in value]
+    raise ConfigError(f"{where}: unsupported type {tp}")
+
+
+def from_dict(cls: type, data: Any, where: str = "config") -> Any:
+    """Build dataclass `cls` from a mapping; unknown keys raise ConfigError naming the path."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Recursive dict merge (override wins)."""
+    out = dict(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(source: str | Path | dict | None = None, preset: str | None = None
+                ) -> SlamConfig:
+    """SlamConfig from a YAML file, a dict or nothing, on top of a preset.
+
+    The preset is `preset`, else the source's `preset` key, else "default". A YAML file may
+    hold the config at top level or under `slam:` (or the ROS layout `slam: ros__parameters:`).
+    """
+    from slam_nodes.slam.presets import preset_dict
+
+    if source is None:
+        data: dict = {}
+    elif isinstance(source, dict):
+        data = source
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(source).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f"cannot read SLAM config {source}: {err}") from err
+        if isinstance(data, dict) and set(data) == {"slam"}:
+            data = data["slam"]
+            if isinstance(data, dict) and set(data) == {"ros__parameters"}:
+                data = data["ros__parameters"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"SLAM config must be a mapping, got {type(data).__name__}")
+    name = preset or data.get("preset", "default")
+    merged = merge(preset_dict(name), data)
+    merged["preset"] = name
+    return from_dict(SlamConfig, merged)
+
+
+def to_dict(config: SlamConfig) -> dict:
+    """Plain dict of a config (for YAML dumps and checkpoints)."""
+    return dataclasses.asdict(config)

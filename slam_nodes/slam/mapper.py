@@ -1,0 +1,110 @@
+"""Mapping: optimise the field and the keyframe poses (bundle adjustment) on stored rays."""
+
+from __future__ import annotations
+
+import torch
+
+from slam_nodes.field.field import SdfField
+from slam_nodes.field.losses import LossWeights
+from slam_nodes.slam.geometry import apply_delta
+from slam_nodes.slam.objective import RaySampling, ray_objective
+from slam_nodes.slam.rays import KeyframeRayStore, RaySet
+
+
+class Mapper:
+    """Joint optimisation of the field and keyframe poses (Co-SLAM's global BA).
+
+    Each iteration draws `n_rays` rays: a `current_ray_fraction` share from the current frame,
+    the rest uniformly from all stored keyframe rays. Keyframe 0 stays fixed (gauge); the other
+    keyframes and the current frame get per-pose axis-angle + translation updates when
+    `optimize_poses` is set. The field's Adam state persists across calls.
+    """
+
+    def __init__(self, field: SdfField, n_rays: int, current_ray_fraction: float,
+                 lr_grid: float, lr_decoder: float, lr_pose_rot: float, lr_pose_trans: float,
+                 optimize_poses: bool, sampling: RaySampling, weights: LossWeights,
+                 smooth_grid_size: int, smooth_spacing_m: float) -> None:
+        self.field = field
+        self.n_rays = n_rays
+        self.current_ray_fraction = current_ray_fraction
+        self.lr_pose_rot = lr_pose_rot
+        self.lr_pose_trans = lr_pose_trans
+        self.optimize_poses = optimize_poses
+        self.sampling = sampling
+        self.weights = weights
+        self.smooth_grid_size = smooth_grid_size
+        self.smooth_spacing_m = smooth_spacing_m
+        grid_params = list(field.grid.parameters())
+        ids = {id(p) for p in grid_params}
+        dec_params = [p for p in field.parameters() if id(p) not in ids]
+        self.optimizer = torch.optim.Adam([{"params": grid_params, "lr": lr_grid},
+                                           {"params": dec_params, "lr": lr_decoder}],
+                                          betas=(0.9, 0.99))
+
+    def optimise(self, store: KeyframeRayStore, current: RaySet | None,
+                 T_current: torch.Tensor | None, n_iters: int, generator: torch.Generator,
+                 optimize_current: bool = True) -> tuple[float, torch.Tensor | None]:
+        """Run `n_iters` iterations; updates the field and store.poses in place.
+
+        current: rays of the frame being mapped (rig frame) with pose T_current [4, 4], or None.
+        Returns (last loss, refined T_current or None).
+        """
+        dev = store.poses.device
+        k = store.n_keyframes
+        n_cur = 0 if current is None else int(round(self.n_rays * self.current_ray_fraction))
+        n_kf = self.n_rays - n_cur if len(store) > 0 else self.n_rays
+        if current is not None and len(store) == 0:
+            n_cur = self.n_rays
+        opt_poses = self.optimize_poses and k > 1
+        w_kf = torch.zeros(max(k - 1, 0), 3, device=dev, requires_grad=opt_poses)
+        t_kf = torch.zeros(max(k - 1, 0), 3, device=dev, requires_grad=opt_poses)
+        opt_cur = self.optimize_poses and optimize_current and current is not None and k > 0
+        w_c = torch.zeros(3, device=dev, requires_grad=opt_cur)
+        t_c = torch.zeros(3, device=dev, requires_grad=opt_cur)
+        pose_params = ([w_kf, t_kf] if opt_poses else []) + ([w_c, t_c] if opt_cur else [])
+        pose_opt = None
+        if pose_params:
+            rot = [p for p in pose_params if p is w_kf or p is w_c]
+            tra = [p for p in pose_params if p is t_kf or p is t_c]
+            pose_opt = torch.optim.Adam([{"params": rot, "lr": self.lr_pose_rot},
+                                         {"params": tra, "lr": self.lr_pose_trans}])
+        zero = torch.zeros(1, 3, device=dev)
+        loss = float("nan")
+        for _ in range(n_iters):
+            parts_o, parts_d, parts = [], [], []
+            if k > 0 and n_kf > 0 and len(store) > 0:
+                idx = torch.randint(len(store), (n_kf,), generator=generator, device=dev)
+                rays, kf = store.rays(idx)
+                poses = apply_delta(store.poses, torch.cat([zero, w_kf]), torch.cat([zero, t_kf]))
+                o, d = rays.to_world(poses[kf])
+                parts_o.append(o)
+                parts_d.append(d)
+                parts.append(rays)
+            if n_cur > 0:
+                idx = torch.randint(len(current), (n_cur,), generator=generator, device=dev)
+                rays = current.select(idx)
+                o, d = rays.to_world(apply_delta(T_current, w_c, t_c))
+                parts_o.append(o)
+                parts_d.append(d)
+                parts.append(rays)
+            batch = RaySet.concatenate(parts)
+            res = ray_objective(self.field, torch.cat(parts_o), torch.cat(parts_d),
+                                batch.target_t, batch.rgb, batch.has_rgb, self.sampling,
+                                self.weights, True, self.smooth_grid_size,
+                                self.smooth_spacing_m, generator=generator)
+            self.optimizer.zero_grad(set_to_none=True)
+            if pose_opt is not None:
+                pose_opt.zero_grad(set_to_none=True)
+            res.total.backward()
+            self.optimizer.step()
+            if pose_opt is not None:
+                pose_opt.step()
+            loss = float(res.total.detach())
+        with torch.no_grad():
+            if opt_poses:
+                store.poses = apply_delta(store.poses, torch.cat([zero, w_kf]),
+                                          torch.cat([zero, t_kf])).detach()
+            T_out = None
+            if T_current is not None:
+                T_out = apply_delta(T_current, w_c, t_c).detach() if opt_cur else T_current
+        return loss, T_out

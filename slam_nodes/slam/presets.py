@@ -1,0 +1,42 @@
+"""Named presets of SlamConfig, as override dicts on top of the dataclass defaults.
+
+- ``default``: Co-SLAM's published settings at full resolution.
+- ``cpu-lite``: fits 2 CPU cores: 160x120 processing (image_scale 0.25 of 640x480), 8 hash
+  levels of 2^14 entries, 4 cm finest cells, fewer samples, rays and iterations.
+- ``gpu-quality``: Co-SLAM settings with more tracking rays/iterations (for a CUDA device).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from slam_nodes.errors import ConfigError
+
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "cpu-lite": {
+        "device": "cpu",
+        "image_scale": 0.25,
+        "encoding": {"n_levels": 8, "log2_hashmap_size": 14, "finest_voxel_m": 0.04,
+                     "implementation": "torch"},
+        "render": {"n_uniform": 12, "n_surface": 7},
+        "loss": {"smooth_grid_size": 6},
+        "tracking": {"n_iters": 12, "n_rays": 384, "lr_rot": 3e-3, "lr_trans": 3e-3,
+                     "edge_px": 20, "recovery_iters": 20},
+        "mapping": {"n_iters": 8, "n_rays": 768, "first_iters": 120,
+                    "keyframe_pixel_fraction": 0.15},
+        "mesh": {"voxel_size_m": 0.04, "block_size_vox": 16},
+    },
+    "gpu-quality": {
+        "device": "auto",
+        "tracking": {"n_iters": 20, "n_rays": 2048},
+        "mapping": {"n_iters": 20, "n_rays": 4096, "first_iters": 1000},
+    },
+}
+
+
+def preset_dict(name: str) -> dict:
+    """A deep copy of preset `name`'s overrides; ConfigError for an unknown name."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown SLAM preset {name!r}; choose one of {sorted(PRESETS)}")
+    return copy.deepcopy(PRESETS[name])

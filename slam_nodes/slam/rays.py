@@ -1,0 +1,183 @@
+"""Rays of one observation in the rig frame, and the growable keyframe ray store.
+
+`RaySet` holds rays in the *rig* frame (the tracked sensor: the camera when there is one, else
+the LiDAR): origins [N, 3] and directions [N, 3] metres, target t [N] (z-depth for camera rays
+with direction z = 1, range for unit LiDAR directions; 0 = no measurement), rgb [N, 3] in [0, 1]
+and has_rgb [N] bool. World rays are ``T_world_rig`` applied to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from slam_nodes.types import CameraModel, LidarScan
+
+
+@dataclass
+class RaySet:
+    """Rays of one frame in the rig frame (see module docstring)."""
+
+    origins: torch.Tensor
+    dirs: torch.Tensor
+    target_t: torch.Tensor
+    rgb: torch.Tensor
+    has_rgb: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.target_t.shape[0]
+
+    def select(self, idx: torch.Tensor) -> "RaySet":
+        return RaySet(self.origins[idx], self.dirs[idx], self.target_t[idx], self.rgb[idx],
+                      self.has_rgb[idx])
+
+    def to_world(self, T_world_rig: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """World origins and directions [N, 3] for one pose [4, 4] or per-ray poses [N, 4, 4]."""
+        R = T_world_rig[..., :3, :3]
+        t = T_world_rig[..., :3, 3]
+        if T_world_rig.dim() == 2:
+            return self.origins @ R.T + t, self.dirs @ R.T
+        o = (R @ self.origins[..., None])[..., 0] + t
+        return o, (R @ self.dirs[..., None])[..., 0]
+
+    @staticmethod
+    def concatenate(sets: list["RaySet"]) -> "RaySet":
+        return RaySet(*(torch.cat([getattr(s, f) for s in sets]) for f in
+                        ("origins", "dirs", "target_t", "rgb", "has_rgb")))
+
+
+def camera_rays(camera: CameraModel, depth_m: np.ndarray | None, rgb: np.ndarray | None,
+                edge_px: int, min_depth_m: float, max_depth_m: float,
+                device: torch.device | str = "cpu") -> RaySet:
+    """All pixels of an image pair (minus an `edge_px` border) as camera-frame rays.
+
+    depth_m: float32 [H, W] metres (0/NaN invalid) or None; rgb: uint8 [H, W, 3] or None.
+    Depth outside [min_depth_m, max_depth_m] is treated as missing (target 0).
+    """
+    h, w = camera.height, camera.width
+    e = max(0, min(edge_px, min(h, w) // 2 - 1))
+    dirs = camera.ray_directions()[e:h - e, e:w - e].reshape(-1, 3)
+    n = dirs.shape[0]
+    if depth_m is not None:
+        d = np.nan_to_num(depth_m[e:h - e, e:w - e].reshape(-1).astype(np.float32), nan=0.0,
+                          posinf=0.0, neginf=0.0)
+        d = np.where((d >= min_depth_m) & (d <= max_depth_m), d, 0.0)
+    else:
+        d = np.zeros(n, np.float32)
+    if rgb is not None:
+        c = rgb[e:h - e, e:w - e].reshape(-1, 3).astype(np.float32) / 255.0
+        has = np.ones(n, bool)
+    else:
+        c = np.zeros((n, 3), np.float32)
+        has = np.zeros(n, bool)
+    f = lambda a, dt=torch.float32: torch.as_tensor(np.ascontiguousarray(a), dtype=dt,
+                                                   device=device)
+    return RaySet(torch.zeros(n, 3, device=device), f(dirs), f(d), f(c),
+                  f(has, torch.bool))
+
+
+def lidar_rays(scan: LidarScan, T_rig_lidar: np.ndarray, min_range_m: float,
+               max_range_m: float, device: torch.device | str = "cpu") -> RaySet:
+    """LiDAR returns as rig-frame rays from the sensor origin along each beam (unit direction,
+    target t = range in metres). Non-finite points and ranges outside the limits are dropped."""
+    xyz = np.asarray(scan.xyz, dtype=np.float64)
+    rng = np.linalg.norm(xyz, axis=1)
+    keep = np.isfinite(rng) & (rng >= min_range_m) & (rng <= max_range_m)
+    xyz, rng = xyz[keep], rng[keep]
+    R, t = T_rig_lidar[:3, :3], T_rig_lidar[:3, 3]
+    dirs = (xyz / rng[:, None]) @ R.T
+    n = len(rng)
+    f = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)
+    return RaySet(f(np.broadcast_to(t, (n, 3))), f(dirs), f(rng), torch.zeros(n, 3, device=device),
+                  torch.zeros(n, dtype=torch.bool, device=device))
+
+
+class KeyframeRayStore:
+    """Rays of all keyframes with their poses; grows by doubling (no fixed frame count).
+
+    Each stored ray keeps its rig-frame geometry and the index of its keyframe; keyframe poses
+    ``poses`` [K, 4, 4] (T_world_rig, float32) are what bundle adjustment refines.
+    """
+
+    _FIELDS = (("origins", (3,), torch.float32), ("dirs", (3,), torch.float32),
+               ("target_t", (), torch.float32), ("rgb", (3,), torch.float32),
+               ("has_rgb", (), torch.bool), ("kf", (), torch.int64))
+
+    def __init__(self, device: torch.device | str = "cpu", initial_capacity: int = 4096) -> None:
+        self.device = torch.device(device)
+        self.n = 0
+        self._cap = initial_capacity
+        self._buf = {name: torch.zeros((initial_capacity, *shape), dtype=dt, device=self.device)
+                     for name, shape, dt in self._FIELDS}
+        self.poses = torch.zeros(0, 4, 4, device=self.device)
+        self.stamps_ns: list[int] = []
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def n_keyframes(self) -> int:
+        return self.poses.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the ray buffers and poses."""
+        return sum(b.element_size() * b.numel() for b in self._buf.values()) + \
+            self.poses.element_size() * self.poses.numel()
+
+    def _grow(self, need: int) -> None:
+        cap = self._cap
+        while cap < need:
+            cap *= 2
+        if cap == self._cap:
+            return
+        for name, shape, dt in self._FIELDS:
+            new = torch.zeros((cap, *shape), dtype=dt, device=self.device)
+            new[: self.n] = self._buf[name][: self.n]
+            self._buf[name] = new
+        self._cap = cap
+
+    def add(self, stamp_ns: int, T_world_rig: torch.Tensor, rays: RaySet) -> int:
+        """Append a keyframe with pose [4, 4] and its rays; returns the keyframe index."""
+        k = self.n_keyframes
+        m = len(rays)
+        self._grow(self.n + m)
+        sl = slice(self.n, self.n + m)
+        for name in ("origins", "dirs", "target_t", "rgb", "has_rgb"):
+            self._buf[name][sl] = getattr(rays, name).to(self.device)
+        self._buf["kf"][sl] = k
+        self.n += m
+        self.poses = torch.cat([self.poses, T_world_rig.detach().to(self.device)[None]])
+        self.stamps_ns.append(int(stamp_ns))
+        return k
+
+    def rays(self, idx: torch.Tensor | None = None) -> tuple[RaySet, torch.Tensor]:
+        """Stored rays (all, or rows `idx`) and their keyframe indices [M]."""
+        b = {k: v[: self.n] for k, v in self._buf.items()}
+        if idx is not None:
+            b = {k: v[idx] for k, v in b.items()}
+        return RaySet(b["origins"], b["dirs"], b["target_t"], b["rgb"], b["has_rgb"]), b["kf"]
+
+    def endpoints_world(self, first_kf: int = 0) -> np.ndarray:
+        """World points [M, 3] of measured rays of keyframes >= first_kf (for meshing)."""
+        rays, kf = self.rays()
+        m = (rays.target_t > 0) & (kf >= first_kf)
+        rays, kf = rays.select(m), kf[m]
+        o, d = rays.to_world(self.poses[kf])
+        return (o + d * rays.target_t[:, None]).detach().cpu().numpy()
+
+    def state_dict(self) -> dict:
+        return {"n": self.n, "poses": self.poses.cpu(), "stamps_ns": list(self.stamps_ns),
+                **{k: v[: self.n].cpu() for k, v in self._buf.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.n = 0
+        self._cap = max(self._cap, 1)
+        self._grow(int(state["n"]))
+        for name, _, _ in self._FIELDS:
+            self._buf[name][: state["n"]] = state[name].to(self.device)
+        self.n = int(state["n"])
+        self.poses = state["poses"].to(self.device)
+        self.stamps_ns = list(state["stamps_ns"])

@@ -1,0 +1,359 @@
+"""SlamSystem: the RGB-D / LiDAR neural implicit SLAM core (Co-SLAM design), one entry point.
+
+``step(observation) -> StepResult`` tracks the rig pose against the field, adds keyframes to a
+growable ray store and runs bundle adjustment on an interleaved schedule. It prints nothing,
+writes no files and imports no ROS; `build_system(config)` is the factory that unpacks the
+config into components with literal arguments.
+
+The rig frame is the camera's optical frame when the observation has a camera, else the LiDAR
+frame (`T_world_cam` in results then means the LiDAR pose). Bad input (no valid depth, NaN
+depth, stamps going backwards, gaps) is skipped or handled and named in `StepResult.reason`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from slam_nodes.errors import ConfigError
+from slam_nodes.field.field import SdfField
+from slam_nodes.field.losses import LossWeights
+from slam_nodes.slam.config import SlamConfig, load_config, to_dict
+from slam_nodes.slam.geometry import to_numpy_pose, to_torch_pose
+from slam_nodes.slam.mapper import Mapper
+from slam_nodes.slam.objective import RaySampling
+from slam_nodes.slam.rays import KeyframeRayStore, RaySet, camera_rays, lidar_rays
+from slam_nodes.slam.tracker import Tracker
+from slam_nodes.types import LidarScan, RGBDFrame, Trajectory, invert_pose
+
+logger = logging.getLogger(__name__)
+
+MIN_MEASURED_RAYS = 32
+
+
+@dataclass
+class Observation:
+    """One synchronised observation: an RGB-D frame and/or a LiDAR scan.
+
+    T_rig_lidar: [4, 4] LiDAR -> rig (camera) extrinsic; None uses the config's.
+    """
+
+    stamp_ns: int
+    rgbd: RGBDFrame | None = None
+    lidar: LidarScan | None = None
+    T_rig_lidar: np.ndarray | None = None
+
+
+@dataclass
+class StepResult:
+    """Outcome of one step.
+
+    T_world_cam: [4, 4] float64 rig pose estimate (None only if nothing is known yet);
+    tracking_ok: the quality check passed and the frame was used for mapping;
+    loss: tracking objective at the chosen pose (mapping loss for the first frame);
+    inlier_ratio: share of measured rays rendered within the inlier threshold;
+    timings_ms: per stage (preprocess, tracking, mapping, total); skipped: frame not used;
+    reason: why it was skipped or what was handled ("" when nothing happened).
+    """
+
+    stamp_ns: int
+    T_world_cam: np.ndarray | None
+    tracking_ok: bool
+    loss: float
+    timings_ms: dict = field(default_factory=dict)
+    inlier_ratio: float = float("nan")
+    skipped: bool = False
+    reason: str = ""
+    keyframe: bool = False
+    mapped: bool = False
+
+
+@dataclass
+class _FrameRecord:
+    stamp_ns: int
+    kf_ref: int              # keyframe whose pose this frame is expressed against
+    T_kf_rig: np.ndarray     # [4, 4] pose relative to that keyframe
+    ok: bool
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"invalid device {name!r}") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available")
+    return dev
+
+
+class SlamSystem:
+    """Tracking + mapping over a hash-grid SDF field. Build with `build_system`."""
+
+    def __init__(self, config: SlamConfig, initial_T_world_cam: np.ndarray | None = None) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        if config.num_threads > 0:
+            torch.set_num_threads(config.num_threads)
+        c = config
+        self.sampling = RaySampling(c.render.truncation_m, c.render.n_uniform, c.render.n_surface,
+                                    c.render.surface_range_m, c.render.near_m, c.render.far_m)
+        self.weights = LossWeights(c.loss.rgb_weight, c.loss.depth_weight, c.loss.sdf_weight,
+                                   c.loss.free_space_weight, c.loss.smooth_weight,
+                                   c.loss.s3im_weight)
+        self.tracker = Tracker(c.tracking.n_iters, c.tracking.n_rays, c.tracking.lr_rot,
+                               c.tracking.lr_trans, self.sampling, self.weights,
+                               c.tracking.inlier_threshold_m, c.tracking.min_inlier_ratio)
+        self.T_rig_lidar = np.eye(4) if c.lidar.T_rig_lidar is None else \
+            np.asarray(c.lidar.T_rig_lidar, dtype=np.float64).reshape(4, 4)
+        self.initial_T = np.eye(4) if initial_T_world_cam is None else \
+            np.asarray(initial_T_world_cam, dtype=np.float64).reshape(4, 4)
+        self.generator = torch.Generator(device=self.device).manual_seed(c.seed)
+        self.field: SdfField | None = None
+        self.mapper: Mapper | None = None
+        self.store = KeyframeRayStore(self.device)
+        self.frames: list[_FrameRecord] = []
+        self.n_processed = 0
+        self._last_stamp: int | None = None
+        self._T_last: np.ndarray | None = None
+        self._velocity = np.eye(4)        # T_prev^-1-style delta: T_k = velocity @ T_{k-1}
+
+    # ------------------------------------------------------------------ field set-up
+    def _init_field(self, bounds_m: np.ndarray) -> None:
+        e = self.config.encoding
+        self.field = SdfField(bounds_m, e.n_levels, e.n_features_per_level, e.log2_hashmap_size,
+                              e.base_resolution, e.finest_voxel_m, e.one_blob_bins, e.geo_dims,
+                              e.mlp_width, e.mlp_hidden_layers, e.implementation, self.device,
+                              self.config.seed)
+        m, lo = self.config.mapping, self.config.loss
+        self.mapper = Mapper(self.field, m.n_rays, m.current_ray_fraction, m.lr_grid,
+                             m.lr_decoder, m.lr_pose_rot, m.lr_pose_trans, m.optimize_poses,
+                             self.sampling, self.weights, lo.smooth_grid_size,
+                             lo.smooth_spacing_m)
+
+    def _bounds_from(self, rays: RaySet, T: np.ndarray) -> np.ndarray:
+        if self.config.mapping.bounds_m is not None:
+            return np.asarray(self.config.mapping.bounds_m, dtype=np.float64).reshape(2, 3)
+        m = rays.target_t > 0
+        o, d = rays.select(m).to_world(to_torch_pose(T, self.device))
+        pts = (o + d * rays.target_t[m][:, None]).cpu().numpy().astype(np.float64)
+        lo, hi = np.percentile(pts, 0.5, axis=0), np.percentile(pts, 99.5, axis=0)
+        lo = np.minimum(lo, T[:3, 3])
+        hi = np.maximum(hi, T[:3, 3])
+        margin = self.config.mapping.bounds_margin_m
+        return np.stack([lo - margin, hi + margin])
+
+    # ------------------------------------------------------------------ input
+    def _rays(self, obs: Observation) -> tuple[RaySet, RaySet, str]:
+        """(all rays, keyframe subset, note) of an observation at processing resolution."""
+        import cv2
+
+        c = self.config
+        parts, kf_parts, note = [], [], ""
+        if obs.rgbd is not None and obs.rgbd.depth is not None:
+            fr = obs.rgbd
+            cam, depth, rgb = fr.camera, fr.depth, fr.rgb
+            bad = ~np.isfinite(depth)
+            if bad.any():
+                note = f"{int(bad.sum())} non-finite depth values treated as invalid"
+                depth = np.where(bad, 0.0, depth).astype(np.float32)
+            s = c.image_scale
+            if s != 1.0:
+                cam = cam.scaled(s)
+                size = (cam.width, cam.height)
+                depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
+                rgb = None if rgb is None else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            edge = int(round(c.tracking.edge_px * s))
+            rays = camera_rays(cam, depth, rgb, edge, c.min_depth_m, c.max_depth_m, self.device)
+            parts.append(rays)
+            n_kf = max(1, int(len(rays) * c.mapping.keyframe_pixel_fraction))
+            kf_parts.append(rays.select(torch.randperm(len(rays), generator=self.generator,
+                                                       device=self.device)[:n_kf]))
+        if obs.lidar is not None and len(obs.lidar) > 0:
+            T = self.T_rig_lidar if obs.T_rig_lidar is None else np.asarray(obs.T_rig_lidar)
+            rays = lidar_rays(obs.lidar, T, c.lidar.min_range_m, c.lidar.max_range_m,
+                              self.device)
+            if len(rays):
+                parts.append(rays)
+                n_kf = max(1, int(len(rays) * c.lidar.keyframe_ray_fraction))
+                kf_parts.append(rays.select(torch.randperm(len(rays), generator=self.generator,
+                                                           device=self.device)[:n_kf]))
+        if not parts:
+            z = torch.zeros(0, 3, device=self.device)
+            none = RaySet(z, z, torch.zeros(0, device=self.device), z,
+                          torch.zeros(0, dtype=torch.bool, device=self.device))
+            return none, none, note
+        return RaySet.concatenate(parts), RaySet.concatenate(kf_parts), note
+
+    @staticmethod
+    def _as_observation(obs: RGBDFrame | LidarScan | Observation) -> Observation:
+        if isinstance(obs, Observation):
+            return obs
+        if isinstance(obs, RGBDFrame):
+            return Observation(obs.stamp_ns, rgbd=obs)
+        if isinstance(obs, LidarScan):
+            return Observation(obs.stamp_ns, lidar=obs)
+        raise TypeError(f"step() takes RGBDFrame, LidarScan or Observation, got {type(obs)}")
+
+    # ------------------------------------------------------------------ main entry
+    def step(self, observation: RGBDFrame | LidarScan | Observation) -> StepResult:
+        """Process one observation; see the module docstring."""
+        t0 = time.perf_counter()
+        obs = self._as_observation(observation)
+        stamp = int(obs.stamp_ns)
+        timings: dict[str, float] = {}
+        if self._last_stamp is not None and stamp <= self._last_stamp:
+            reason = f"stamp {stamp} ns not after previous {self._last_stamp} ns: frame skipped"
+            logger.warning(reason)
+            return self._skip(stamp, reason, t0)
+        rays, kf_rays, note = self._rays(obs)
+        timings["preprocess"] = (time.perf_counter() - t0) * 1e3
+        n_measured = int((rays.target_t > 0).sum()) if len(rays) else 0
+        if n_measured < MIN_MEASURED_RAYS:
+            reason = f"only {n_measured} valid depth/range measurements: frame skipped"
+            if note:
+                reason = f"{note}; {reason}"
+            logger.warning("stamp %d: %s", stamp, reason)
+            return self._skip(stamp, reason, t0)
+        reasons = [note] if note else []
+        if self._last_stamp is not None:
+            gap_s = (stamp - self._last_stamp) * 1e-9
+            if gap_s > self.config.tracking.max_gap_s:
+                reasons.append(f"gap of {gap_s:.3f} s: constant-velocity model reset")
+                self._velocity = np.eye(4)
+        self._last_stamp = stamp
+        if self.field is None:
+            result = self._first_frame(stamp, rays, kf_rays, timings)
+        else:
+            result = self._track_and_map(stamp, rays, kf_rays, timings, reasons)
+        result.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
+        if reasons:
+            result.reason = "; ".join(r for r in [*reasons, result.reason] if r)
+        return result
+
+    def _skip(self, stamp: int, reason: str, t0: float) -> StepResult:
+        T = None if self._T_last is None else self._T_last.copy()
+        return StepResult(stamp, T, False, float("nan"),
+                          {"total": (time.perf_counter() - t0) * 1e3}, skipped=True,
+                          reason=reason)
+
+    def _first_frame(self, stamp: int, rays: RaySet, kf_rays: RaySet, timings: dict
+                     ) -> StepResult:
+        t = time.perf_counter()
+        T = self.initial_T.copy()
+        self._init_field(self._bounds_from(rays, T))
+        Tt = to_torch_pose(T, self.device)
+        loss, _ = self.mapper.optimise(self.store, rays, Tt, self.config.mapping.first_iters,
+                                       self.generator, optimize_current=False)
+        self.store.add(stamp, Tt, kf_rays)
+        timings["tracking"] = 0.0
+        timings["mapping"] = (time.perf_counter() - t) * 1e3
+        self.frames.append(_FrameRecord(stamp, 0, np.eye(4), True))
+        self._T_last = T
+        self.n_processed = 1
+        return StepResult(stamp, T.copy(), True, loss, timings, inlier_ratio=1.0,
+                          keyframe=True, mapped=True)
+
+    def _track_and_map(self, stamp: int, rays: RaySet, kf_rays: RaySet, timings: dict,
+                       reasons: list[str]) -> StepResult:
+        c = self.config
+        t = time.perf_counter()
+        T_pred = (self._velocity @ self._T_last) if c.tracking.constant_velocity \
+            else self._T_last.copy()
+        res = self.tracker.track(self.field, rays, to_torch_pose(T_pred, self.device),
+                                 self.generator)
+        if not res.ok:
+            res = self._recover(rays, res)
+            reasons.append("tracking failed quality check; recovered against the map"
+                           if res.ok else "tracking lost: frame not mapped")
+        timings["tracking"] = (time.perf_counter() - t) * 1e3
+        T = to_numpy_pose(res.T_world_rig)
+        keyframe = mapped = False
+        t = time.perf_counter()
+        if res.ok:
+            idx = self.n_processed
+            if idx % c.mapping.map_every == 0:
+                _, T_ref = self.mapper.optimise(self.store, rays, res.T_world_rig,
+                                                c.mapping.n_iters, self.generator)
+                T = to_numpy_pose(T_ref)
+                mapped = True
+            if idx % c.mapping.keyframe_every == 0:
+                self.store.add(stamp, to_torch_pose(T, self.device), kf_rays)
+                keyframe = True
+            self._velocity = T @ invert_pose(self._T_last)
+            self._T_last = T
+            self.n_processed += 1
+        else:
+            self._velocity = np.eye(4)
+            logger.warning("stamp %d: tracking lost (inlier ratio %.2f)", stamp, res.inlier_ratio)
+        timings["mapping"] = (time.perf_counter() - t) * 1e3
+        kf = self.store.n_keyframes - 1
+        T_kf = to_numpy_pose(self.store.poses[kf])
+        self.frames.append(_FrameRecord(stamp, kf, invert_pose(T_kf) @ T, res.ok))
+        return StepResult(stamp, T, res.ok, res.loss, timings, inlier_ratio=res.inlier_ratio,
+                          keyframe=keyframe, mapped=mapped)
+
+    def _recover(self, rays: RaySet, failed):
+        """Re-initialise against the map from the last good pose and the last keyframe."""
+        candidates = [self._T_last, to_numpy_pose(self.store.poses[-1])]
+        best = failed
+        for T0 in candidates:
+            r = self.tracker.track(self.field, rays, to_torch_pose(T0, self.device),
+                                   self.generator, self.config.tracking.recovery_iters)
+            if r.inlier_ratio > best.inlier_ratio:
+                best = r
+        return best
+
+    # ------------------------------------------------------------------ outputs
+    def trajectory(self, only_ok: bool = True) -> Trajectory:
+        """Estimated T_world_rig of processed frames, each re-expressed against its (BA-refined)
+        reference keyframe."""
+        stamps, poses = [], []
+        for rec in self.frames:
+            if only_ok and not rec.ok:
+                continue
+            T_kf = to_numpy_pose(self.store.poses[rec.kf_ref])
+            stamps.append(rec.stamp_ns)
+            poses.append(T_kf @ rec.T_kf_rig)
+        return Trajectory(np.asarray(stamps, dtype=np.int64),
+                          np.asarray(poses, dtype=np.float64).reshape(-1, 4, 4))
+
+    def state_dict(self) -> dict:
+        """Everything needed to rebuild the map (field, keyframes, frame records, config)."""
+        if self.field is None:
+            raise ConfigError("nothing to save: no frame has been processed")
+        return {
+            "config": to_dict(self.config), "bounds": self.field.bounds.cpu().numpy(),
+            "field": {k: v.cpu() for k, v in self.field.state_dict().items()},
+            "store": self.store.state_dict(),
+            "frames": [(r.stamp_ns, r.kf_ref, r.T_kf_rig, r.ok) for r in self.frames],
+            "initial_T": self.initial_T, "T_last": self._T_last, "velocity": self._velocity,
+            "last_stamp": self._last_stamp, "n_processed": self.n_processed,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._init_field(np.asarray(state["bounds"], dtype=np.float64))
+        self.field.load_state_dict(state["field"])
+        self.store.load_state_dict(state["store"])
+        self.frames = [_FrameRecord(int(s), int(k), np.asarray(T), bool(ok))
+                       for s, k, T, ok in state["frames"]]
+        self.initial_T = np.asarray(state["initial_T"])
+        self._T_last = state["T_last"]
+        self._velocity = state["velocity"]
+        self._last_stamp = state["last_stamp"]
+        self.n_processed = int(state["n_processed"])
+
+
+def build_system(config: SlamConfig | dict | str | Path | None = None,
+                 preset: str | None = None,
+                 initial_T_world_cam: np.ndarray | None = None) -> SlamSystem:
+    """The factory: a SlamSystem from a SlamConfig, a dict, a YAML path or a preset name."""
+    if not isinstance(config, SlamConfig):
+        config = load_config(config, preset)
+    return SlamSystem(config, initial_T_world_cam)

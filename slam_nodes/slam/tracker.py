@@ -1,0 +1,86 @@
+"""Frame-to-model tracking: optimise one rig pose against the field on sampled rays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from slam_nodes.field.field import SdfField
+from slam_nodes.field.losses import LossWeights
+from slam_nodes.slam.geometry import apply_delta
+from slam_nodes.slam.objective import RaySampling, ray_objective
+from slam_nodes.slam.rays import RaySet
+
+
+@dataclass
+class TrackResult:
+    """T_world_rig: [4, 4] best pose; loss: its objective; inlier_ratio: share of measured
+    rays whose rendered depth is within the threshold; ok: quality check passed."""
+
+    T_world_rig: torch.Tensor
+    loss: float
+    inlier_ratio: float
+    ok: bool
+    iters: int
+
+
+class Tracker:
+    """Adam on a left-multiplied axis-angle + translation update, keeping the lowest-loss pose.
+
+    n_rays rays with measured depth are drawn per iteration; the field is frozen.
+    """
+
+    def __init__(self, n_iters: int, n_rays: int, lr_rot: float, lr_trans: float,
+                 sampling: RaySampling, weights: LossWeights, inlier_threshold_m: float,
+                 min_inlier_ratio: float) -> None:
+        self.n_iters = n_iters
+        self.n_rays = n_rays
+        self.lr_rot = lr_rot
+        self.lr_trans = lr_trans
+        self.sampling = sampling
+        self.weights = weights
+        self.inlier_threshold_m = inlier_threshold_m
+        self.min_inlier_ratio = min_inlier_ratio
+
+    def track(self, field: SdfField, rays: RaySet, T_init: torch.Tensor,
+              generator: torch.Generator, n_iters: int | None = None) -> TrackResult:
+        """Optimise T_world_rig [4, 4] from T_init against `rays` (rig frame)."""
+        iters = self.n_iters if n_iters is None else n_iters
+        measured = torch.nonzero(rays.target_t > 0)[:, 0]
+        dev = T_init.device
+        w = torch.zeros(3, device=dev, requires_grad=True)
+        dt = torch.zeros(3, device=dev, requires_grad=True)
+        opt = torch.optim.Adam([{"params": [w], "lr": self.lr_rot},
+                                {"params": [dt], "lr": self.lr_trans}])
+        best = (float("inf"), T_init.detach().clone(), 0.0)
+        grads = [p.requires_grad for p in field.parameters()]
+        for p in field.parameters():
+            p.requires_grad_(False)
+        try:
+            # one batch for all iterations, so losses of different poses are comparable
+            pick = measured[torch.randint(len(measured), (min(self.n_rays, len(measured)),),
+                                          generator=generator, device=measured.device)]
+            batch = rays.select(pick)
+            for _ in range(iters + 1):
+                T = apply_delta(T_init, w, dt)
+                o, d = batch.to_world(T)
+                res = ray_objective(field, o, d, batch.target_t, batch.rgb, batch.has_rgb,
+                                    self.sampling, self.weights, generator=generator)
+                loss = float(res.total.detach())
+                if loss < best[0]:
+                    err = (res.render.depth.detach() - batch.target_t).abs()
+                    inl = float((err < self.inlier_threshold_m).float().mean())
+                    best = (loss, T.detach().clone(), inl)
+                if _ == iters:
+                    break
+                opt.zero_grad(set_to_none=True)
+                res.total.backward()
+                opt.step()
+        finally:
+            for p, g in zip(field.parameters(), grads):
+                p.requires_grad_(g)
+        loss, T_best, inl = best
+        ok = bool(torch.isfinite(T_best).all()) and loss < float("inf") and \
+            inl >= self.min_inlier_ratio
+        return TrackResult(T_best, loss, inl, ok, iters)
