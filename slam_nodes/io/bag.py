@@ -185,6 +185,21 @@ def open_bag(path: str | Path, format: str | None = None) -> "BagReader":
     return reader
 
 
+def _mcap_storages(path: Path) -> list[Path]:
+    """The .mcap storage files of a bag path (the file itself, or a folder's), [] if any
+    storage is not MCAP."""
+    if path.is_file():
+        return [path] if path.suffix == ".mcap" else []
+    try:
+        meta = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+        files = _storage_files(path, meta.get("relative_file_paths") or [])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, BagError):
+        return []
+    if (meta.get("compression_mode") or "").lower() not in ("", "none"):
+        return []  # file/message-compressed bags cannot be salvaged record by record
+    return files if all(f.suffix == ".mcap" for f in files) else []
+
+
 # --------------------------------------------------------------------------- reader
 class BagReader:
     """Streaming reader of one bag (see module docstring). Build it with `open_bag`.
@@ -218,21 +233,23 @@ class BagReader:
         except FileNotFoundError as err:
             raise BagError(f"{self.path}: {err}") from err
         for reader in candidates:
-            self._readers.append(self._open_one(reader))
+            self._readers.extend(self._open_one(reader))
         self._connections = [c for r in self._readers for c in r.connections]
         self.typestore = bag_typestore(self._connections, self.is_ros2)
         self._summarise()
 
-    def _open_one(self, reader):
+    def _open_one(self, reader) -> list:
+        """[reader] opened; an MCAP storage rosbags cannot open is salvaged instead."""
         try:
             reader.open()
-            return reader
+            return [reader]
         except Exception as err:  # noqa: BLE001 - rosbags, apsw, lz4, zstd all raise their own
-            storage = Path(getattr(reader, "path", self.path))
-            if storage.suffix != ".mcap" or not storage.is_file():
-                raise BagError(f"{storage}: cannot open bag, the file is truncated or corrupt "
+            where = Path(getattr(reader, "path", self.path))
+            storages = _mcap_storages(where)
+            if not storages:
+                raise BagError(f"{where}: cannot open bag, the file is truncated or corrupt "
                                f"({type(err).__name__}: {err})") from err
-            return self._salvage_mcap(storage, err)
+            return [self._salvage_mcap(storage, err) for storage in storages]
 
     def _salvage_mcap(self, storage: Path, err: Exception):
         from slam_nodes.io.mcap_stream import McapStreamReader

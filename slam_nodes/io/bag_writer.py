@@ -83,11 +83,11 @@ class BagWriter:
             _remove_bag_folder(self.path)
         if compression not in (None, "zstd"):
             raise BagError(f"unknown bag compression {compression!r}; expected None or 'zstd'")
-        self._writer = Writer(self.path, version=ROSBAG2_VERSION,
-                              storage_plugin=StoragePlugin.MCAP)
-        if compression == "zstd":
-            self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
         try:
+            self._writer = Writer(self.path, version=ROSBAG2_VERSION,
+                                  storage_plugin=StoragePlugin.MCAP)
+            if compression == "zstd":
+                self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
             self._writer.open()
         except (WriterError, OSError) as err:
             raise BagError(f"cannot create bag {self.path}: {err}") from err
