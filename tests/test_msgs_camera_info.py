@@ -92,3 +92,16 @@ def test_projection_matches_cv2_after_round_trip():
     pts = np.random.default_rng(3).uniform([-1, -0.8, 1], [1, 0.8, 3], (200, 3))
     ref, _ = cv2.projectPoints(pts, np.zeros(3), np.zeros(3), cam.K, cam.D)
     np.testing.assert_allclose(cam.project(pts)[0], ref.reshape(-1, 2), atol=1e-6)
+
+
+def test_rectified_uses_p_without_distortion():
+    cam = _camera("plumb_bob", [0.1, -0.2, 0, 0, 0])
+    msg = camera_to_msg(cam, 0)
+    P = np.array([[500.0, 0, 300, -30.0], [0, 500.0, 250, 0], [0, 0, 1, 0]])
+    msg.p = P.reshape(-1)
+    rect = camera_from_msg(cdr(msg), rectified=True)
+    assert not rect.is_distorted and rect.distortion_model == "none"
+    np.testing.assert_array_equal(rect.K, P[:, :3])
+    raw = camera_from_msg(cdr(msg))
+    assert raw.is_distorted and raw.fx == 525.0
+

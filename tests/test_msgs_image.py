@@ -198,7 +198,7 @@ def test_compressed_depth_16uc1_round_trip_exact_mm():
     msg = cdr(depth_to_compressed_msg(depth, STAMP, "d", "16UC1"), COMPRESSED)
     assert msg.format == "16UC1; compressedDepth png"
     header = msg.data[:12].tobytes()
-    assert np.frombuffer(header[:4], "<i4")[0] == 1  # PNG
+    assert np.frombuffer(header[:4], "<i4")[0] == 0  # upstream always writes INV_DEPTH
     out = depth_from_msg(msg)
     expected = np.where(np.isfinite(depth) & (depth > 0), np.rint(depth * 1000) / 1000, 0)
     np.testing.assert_allclose(out, expected, atol=1e-6)
@@ -221,6 +221,12 @@ def test_compressed_depth_32fc1_within_quantisation():
     err = np.abs(out[valid] - depth[valid])
     assert np.all(err <= step * 1.01 + 1e-6)
     assert err.max() > 0  # quantised, not exact
+
+
+def test_compressed_depth_16uc1_drops_beyond_depth_max():
+    depth = np.array([[9.999, 10.0, 10.001, 30.0]], dtype=np.float32)
+    out = depth_from_msg(depth_to_compressed_msg(depth, STAMP, "d", "16UC1", depth_max_m=10.0))
+    np.testing.assert_allclose(out, [[9.999, 10.0, 0, 0]], atol=1e-6)
 
 
 def test_compressed_depth_32fc1_out_of_range_is_invalid():
@@ -256,3 +262,12 @@ def test_compressed_depth_rvl_and_garbage_raise():
     msg.data = msg.data[:8]
     with pytest.raises(ConversionError, match="8 bytes"):
         depth_from_msg(msg)
+
+
+def test_image_data_as_bytes_or_list():
+    rgb = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    msg = rgb_to_msg(rgb, 0, "c")
+    msg.data = msg.data.tobytes()
+    np.testing.assert_array_equal(rgb_from_msg(msg), rgb)
+    msg.data = list(rgb.reshape(-1))
+    np.testing.assert_array_equal(rgb_from_msg(msg), rgb)

@@ -19,9 +19,11 @@ from slam_nodes.types.camera import MODELS, CameraModel
 _MODEL_ALIASES = {"": "none", "fisheye": "equidistant", "radtan": "plumb_bob"}
 
 
-def camera_from_msg(msg) -> CameraModel:
+def camera_from_msg(msg, rectified: bool = False) -> CameraModel:
     """CameraModel (K, D, distortion_model, size, frame_id) of a sensor_msgs/CameraInfo.
 
+    rectified: describe the rectified image (image_rect topics) instead of the raw one: the
+    intrinsics are P's left 3x3 block and there is no distortion.
     Raises ConversionError for an uncalibrated camera (K all zero), an unknown distortion model,
     or a region of interest outside the image.
     """
@@ -32,7 +34,11 @@ def camera_from_msg(msg) -> CameraModel:
             f"CameraInfo ({msg.header.frame_id!r}) has unsupported distortion model {name!r}; "
             f"supported: {MODELS}"
         )
-    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3).copy()
+    if rectified:
+        K = np.asarray(msg.p, dtype=np.float64).reshape(3, 4)[:, :3].copy()
+        model = "none"
+    else:
+        K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3).copy()
     if K[0, 0] <= 0 or K[1, 1] <= 0:
         raise ConversionError(
             f"CameraInfo ({msg.header.frame_id!r}, {msg.width}x{msg.height}) is uncalibrated: "
@@ -56,7 +62,7 @@ def camera_from_msg(msg) -> CameraModel:
         K[0, :] /= bx
         K[1, :] /= by
         width, height = width // bx, height // by
-    D = np.asarray(msg.d, dtype=np.float64)
+    D = np.zeros(0) if rectified else np.asarray(msg.d, dtype=np.float64)
     try:
         return CameraModel(width, height, K, model, D, msg.header.frame_id)
     except ValueError as err:

@@ -8,10 +8,13 @@ Inside slam_nodes colour is uint8 [H,W,3] RGB and depth is float32 [H,W] metres 
   larger than width * bytes per pixel) and `is_bigendian` are honoured.
 - CompressedImage jpeg/png colour, format strings as image_transport writes them
   ("bgr8; jpeg compressed bgr8", "rgb8; png compressed rgb8", or a bare "jpeg").
-- CompressedImage "compressedDepth" as compressed_depth_image_transport writes it: a 12-byte
-  ConfigHeader (int32 format, float32 depthParam[2], little endian) then a PNG. 16UC1 depth is a
-  raw 16-bit PNG; 32FC1 depth is inverse-depth quantised:
-  q = A / z + B with A = Z0 * (Z0 + 1), B = 1 - A / z_max, decoded as z = A / (q - B); q = 0 invalid.
+- CompressedImage "compressedDepth" as compressed_depth_image_transport writes it
+  (image_transport_plugins, codec.cpp): a 12-byte ConfigHeader (int32 format, always INV_DEPTH = 0,
+  float32 depthParam[2], little endian) then a PNG; the codec ("png", "rvl") is named in the
+  format string ("16UC1; compressedDepth png"; a bare "compressedDepth" means png). 16UC1 depth
+  is a raw 16-bit PNG of millimetres; 32FC1 depth is inverse-depth quantised:
+  q = A / z + B with A = Z0 * (Z0 + 1), B = 1 - A / z_max, decoded as z = A / (q - B); q = 0
+  invalid. RVL payloads are not decoded (ConversionError).
 
 Decoding returns numpy views of the message buffer where no conversion is needed (rgb8 colour);
 treat the result as read-only or copy it before writing to it.
@@ -46,10 +49,9 @@ _DEPTH = {
 COLOUR_ENCODINGS = tuple(_COLOUR)
 DEPTH_ENCODINGS = tuple(_DEPTH)
 MM_PER_M = 1000.0
-#: compressed_depth_image_transport's compressionFormat enum
-CDEPTH_INVERSE_DEPTH = 0
-CDEPTH_PNG = 1
-CDEPTH_RVL = 2
+#: compressed_depth_image_transport's compressionFormat enum (UNDEFINED = -1, INV_DEPTH = 0);
+#: the encoder writes INV_DEPTH for both 16UC1 and 32FC1
+CDEPTH_INV_DEPTH = 0
 _CDEPTH_HEADER = struct.Struct("<iff")
 
 
@@ -73,8 +75,7 @@ def image_array(msg) -> np.ndarray:
     dt = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
     row_bytes = w * channels * dt.itemsize
-    data = np.frombuffer(msg.data, dtype=np.uint8) if not isinstance(msg.data, np.ndarray) \
-        else msg.data.view(np.uint8).reshape(-1)
+    data = _byte_view(msg.data)
     if step < row_bytes or len(data) != step * h:
         raise ConversionError(
             f"{encoding} image {w}x{h}: step {step} and data length {len(data)} disagree "
@@ -196,9 +197,11 @@ def depth_to_compressed_msg(depth_m: np.ndarray, stamp_ns: int, frame_id: str,
                             depth_quantization: float = 100.0):
     """CompressedImage "compressedDepth" of float [H,W] depth in metres.
 
-    16UC1: millimetres in a 16-bit PNG (exact to 1 mm). 32FC1: inverse-depth quantised with
-    image_transport's parameters (`depth_max_m`, `depth_quantization`); depths >= depth_max_m,
-    and depths so near that the code exceeds 65535 (< A / (65535 - B)), are written invalid.
+    16UC1: millimetres in a 16-bit PNG (exact to 1 mm; depths above depth_max_m written 0, as
+    upstream does). 32FC1: inverse-depth quantised with image_transport's parameters
+    (`depth_max_m`, `depth_quantization`, defaults 10 m and 100); depths >= depth_max_m, and
+    depths so near that the code exceeds 65535 (< A / (65535 - B), 0.15 m by default), are
+    written invalid (upstream leaves that case to C++'s undefined float->ushort conversion).
     """
     import cv2
 
@@ -206,12 +209,13 @@ def depth_to_compressed_msg(depth_m: np.ndarray, stamp_ns: int, frame_id: str,
     if depth.ndim != 2:
         raise ConversionError(f"depth image must be [H,W], got {depth.shape}")
     if encoding in ("16UC1", "mono16"):
-        header = _CDEPTH_HEADER.pack(CDEPTH_PNG, 0.0, 0.0)
+        header = _CDEPTH_HEADER.pack(CDEPTH_INV_DEPTH, 0.0, 0.0)
         code = _depth_to_mm(depth)
+        code[code > np.uint16(min(depth_max_m * MM_PER_M, 65535))] = 0
     elif encoding == "32FC1":
         quant_a = np.float32(depth_quantization * (depth_quantization + 1.0))
         quant_b = np.float32(1.0 - quant_a / np.float32(depth_max_m))
-        header = _CDEPTH_HEADER.pack(CDEPTH_INVERSE_DEPTH, float(quant_a), float(quant_b))
+        header = _CDEPTH_HEADER.pack(CDEPTH_INV_DEPTH, float(quant_a), float(quant_b))
         valid = np.isfinite(depth) & (depth > 0) & (depth < depth_max_m)
         with np.errstate(divide="ignore", invalid="ignore"):
             q = quant_a / depth + quant_b
@@ -265,7 +269,7 @@ def _rgb_from_compressed(msg) -> np.ndarray:
         raise ConversionError(
             f"CompressedImage format {msg.format!r} is not jpeg/png colour ({len(msg.data)} bytes)"
         )
-    img = cv2.imdecode(np.asarray(msg.data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    img = cv2.imdecode(_byte_view(msg.data), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ConversionError(
             f"cannot decode CompressedImage ({msg.format!r}, {len(msg.data)} bytes)"
@@ -283,7 +287,7 @@ def _depth_from_compressed(msg) -> np.ndarray:
     import cv2
 
     encoding, codec = parse_compressed_format(msg.format)
-    data = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
+    data = _byte_view(msg.data)
     if codec == "png":
         # a plain png of 16-bit millimetres ("16UC1; png compressed ")
         img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
@@ -296,8 +300,8 @@ def _depth_from_compressed(msg) -> np.ndarray:
         raise ConversionError(f"CompressedImage format {msg.format!r} is not a depth format")
     if len(data) <= _CDEPTH_HEADER.size:
         raise ConversionError(f"compressedDepth message has only {len(data)} bytes")
-    fmt, quant_a, quant_b = _CDEPTH_HEADER.unpack(data[: _CDEPTH_HEADER.size].tobytes())
-    if fmt == CDEPTH_RVL or "rvl" in msg.format.lower():
+    _, quant_a, quant_b = _CDEPTH_HEADER.unpack(data[: _CDEPTH_HEADER.size].tobytes())
+    if "rvl" in msg.format.lower():
         raise ConversionError(f"compressedDepth RVL ({msg.format!r}) is not supported; use png")
     code = cv2.imdecode(data[_CDEPTH_HEADER.size :], cv2.IMREAD_UNCHANGED)
     if code is None or code.dtype != np.uint16 or code.ndim != 2:
@@ -315,6 +319,15 @@ def _depth_from_compressed(msg) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- helpers
+def _byte_view(data) -> np.ndarray:
+    """uint8 [N] view of a message's data (ndarray, bytes-like, or a list of ints)."""
+    if isinstance(data, np.ndarray):
+        return data.reshape(-1).view(np.uint8)
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return np.frombuffer(data, dtype=np.uint8)
+    return np.asarray(data, dtype=np.uint8).reshape(-1)
+
+
 def _depth_from_mm(mm: np.ndarray) -> np.ndarray:
     out = mm.astype(np.float32) / np.float32(MM_PER_M)  # division: correctly rounded metres
     out[(mm == 0) | (mm == 65535)] = 0.0
