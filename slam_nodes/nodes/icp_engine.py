@@ -5,7 +5,12 @@ absent or too slow on the CPU. Tracking: Open3D's multi-scale point-to-plane RGB
 (`open3d.t.pipelines.odometry.rgbd_odometry_multi_scale`, depth only) from the previous frame,
 initialised with a constant-velocity guess. Mapping: Open3D's `VoxelBlockGrid` TSDF integration
 of every `integrate_every`-th tracked frame; the mesh is its marching-cubes surface.
-World frame: the first frame's camera optical frame. Deterministic on CPU.
+World frame: the first frame's camera optical frame.
+
+Determinism: Open3D reduces the ICP normal equations with parallel float atomics, so the same
+input gives increments differing by ~1e-8 between runs. Each increment is therefore quantised
+(translation to 1e-6 m, rotation vector to 1e-7 rad) so replays give identical trajectories;
+the quantisation is far below the method's accuracy (~1 cm).
 """
 
 from __future__ import annotations
@@ -86,7 +91,7 @@ class IcpEngine:
                     cur, self._prev, K, init, 1.0, self.depth_max_m,
                     method=(odometry.Method.PointToPlane if self.method == "point_to_plane"
                             else odometry.Method.Hybrid))
-                T_prev_cur = result.transformation.numpy()
+                T_prev_cur = _quantise(result.transformation.numpy())
                 fitness, loss = float(result.fitness), float(result.inlier_rmse)
             except RuntimeError:
                 T_prev_cur, fitness, loss = self._velocity, 0.0, float("nan")
@@ -144,3 +149,16 @@ class IcpEngine:
         path = directory / "tsdf_grid.npz"
         self._grid.save(str(path))
         return [path]
+
+
+def _quantise(T: np.ndarray) -> np.ndarray:
+    """T with translation rounded to 1e-6 m and rotation vector to 1e-7 rad (see module doc)."""
+    from scipy.spatial.transform import Rotation
+
+    out = np.eye(4)
+    if not np.isfinite(T).all():
+        return T
+    rotvec = np.round(Rotation.from_matrix(T[:3, :3]).as_rotvec(), 7)
+    out[:3, :3] = Rotation.from_rotvec(rotvec).as_matrix()
+    out[:3, 3] = np.round(T[:3, 3], 6)
+    return out
