@@ -77,9 +77,11 @@ def test_rgb8_decode_is_a_view_of_the_buffer(rgb):
     assert np.shares_memory(out, msg.data)
 
 
-@pytest.mark.parametrize("encoding", ["rgb8", "bgra8", "mono8"])
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8"])
 def test_row_padding_is_skipped(rgb, encoding):
-    pixels = {"rgb8": rgb, "bgra8": np.concatenate([rgb[:, :, ::-1], rgb[:, :, :1]], axis=2),
+    pixels = {"rgb8": rgb, "bgr8": rgb[:, :, ::-1],
+              "rgba8": np.concatenate([rgb, rgb[:, :, :1]], axis=2),
+              "bgra8": np.concatenate([rgb[:, :, ::-1], rgb[:, :, :1]], axis=2),
               "mono8": rgb[:, :, 0]}[encoding]
     msg = cdr(raw_msg(np.ascontiguousarray(pixels), encoding, pad=3), IMAGE)
     out = rgb_from_msg(msg)

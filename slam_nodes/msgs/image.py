@@ -98,13 +98,15 @@ def rgb_from_msg(msg) -> np.ndarray:
             f"image encoding {msg.encoding!r} is not a colour encoding {COLOUR_ENCODINGS} "
             f"({msg.width}x{msg.height}, {len(msg.data)} bytes)"
         )
-    order = _COLOUR[msg.encoding][2]
-    if order == "mono":
-        return np.repeat(pixels, 3, axis=2)
-    rgb = pixels[:, :, :3]
-    if order == "bgr":
-        return np.ascontiguousarray(rgb[:, :, ::-1])
-    return rgb
+    channels, _, order = _COLOUR[msg.encoding]
+    if order == "rgb" and channels == 3:
+        return pixels
+    import cv2
+
+    code = {("mono", 1): cv2.COLOR_GRAY2RGB, ("bgr", 3): cv2.COLOR_BGR2RGB,
+            ("bgr", 4): cv2.COLOR_BGRA2RGB, ("rgb", 4): cv2.COLOR_RGBA2RGB}[(order, channels)]
+    # cv2 reads the padded rows of the view directly (row stride = step) and writes a new array
+    return cv2.cvtColor(pixels, code)
 
 
 def depth_from_msg(msg) -> np.ndarray:
