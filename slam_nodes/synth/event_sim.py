@@ -37,7 +37,7 @@ class EventConfig:
     log_eps: float = 0.001
     px_per_step: float = 0.8
     max_steps_per_frame: int = 48
-    encoding: str = "evt3"
+    encoding: str = "mono"
 
     def __post_init__(self) -> None:
         if self.threshold <= 0 or self.threshold_min <= 0:
