@@ -132,7 +132,7 @@ def check_trajectory(traj: Trajectory, name: str) -> Trajectory:
         )
     R = traj.poses[:, :3, :3]
     ortho_err = np.abs(np.einsum("nij,nkj->nik", R, R) - np.eye(3)).max(axis=(1, 2))
-    if (ortho_err > 1e-4).any() or (np.linalg.det(R) <= 0).any():
+    if (ortho_err > 1e-2).any() or (np.linalg.det(R) <= 0).any():  # 7-Scenes GT: ~1e-3
         i = int(np.argmax(ortho_err))
         raise EvalError(
             f"{name} trajectory has non-rotation 3x3 blocks (first at stamp "

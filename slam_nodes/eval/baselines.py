@@ -1,0 +1,238 @@
+"""Classical baselines on the CPU: Open3D's dense RGB-D SLAM and frame-to-frame RGB-D odometry.
+
+Both take an iterable of `RGBDFrame`s (depth float32 metres, 0 invalid; rgb uint8 RGB) sharing
+one pinhole camera, and return the camera trajectory T_world_cam (the first frame is the world,
+so score it with an aligned ATE) in a `BaselineResult`.
+
+- `run_open3d_slam`: `open3d.t.pipelines.slam.Model` (a KinectFusion-style TSDF voxel-block
+  grid): each frame is tracked against a ray-cast of the model (point-to-plane ICP, i.e.
+  depth-only tracking), then integrated; the mesh is marching cubes of the TSDF at the end.
+  Mirrors Open3D's `examples/python/t_reconstruction_system/dense_slam.py` (its defaults: depth
+  range 0.1-3 m, depth_diff 0.07 m, truncation 8 voxels), with 1 cm voxels by default.
+- `run_open3d_odometry`: `open3d.t.pipelines.odometry.rgbd_odometry_multi_scale` between
+  consecutive frames (method "hybrid" by default: depth + intensity), poses chained; no map.
+
+Undistorted cameras only (Open3D's pinhole model); a distorted camera raises EvalError.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from slam_nodes.errors import EvalError
+from slam_nodes.types import CameraModel, RGBDFrame, Trajectory
+
+logger = logging.getLogger(__name__)
+
+ODOMETRY_METHODS = ("hybrid", "point_to_plane", "intensity")
+
+
+@dataclass
+class BaselineResult:
+    """trajectory: T_world_cam per tracked frame; mesh: trimesh.Trimesh or None;
+    seconds: wall time of tracking + mapping (excluding frame loading and mesh extraction);
+    frames_per_s: frames / seconds; lost: stamps (ns) of frames whose tracking failed (their
+    pose is the previous one)."""
+
+    trajectory: Trajectory
+    mesh: object | None
+    seconds: float
+    frames_per_s: float
+    lost: list[int] = field(default_factory=list)
+
+    def extra(self) -> dict:
+        """Numbers for the run's metrics.json "extra" section."""
+        return {"frames": len(self.trajectory), "seconds": round(self.seconds, 3),
+                "frames_per_s": round(self.frames_per_s, 3), "lost_frames": len(self.lost)}
+
+
+def _intrinsics(camera: CameraModel):
+    import open3d.core as o3c
+
+    if camera.is_distorted:
+        raise EvalError("the Open3D baselines need an undistorted (pinhole) camera; got "
+                        f"distortion model {camera.distortion_model!r}")
+    return o3c.Tensor(camera.K, o3c.float64)
+
+
+def _check_frame(frame: RGBDFrame, camera: CameraModel, need_rgb: bool) -> np.ndarray:
+    if frame.depth is None:
+        raise EvalError(f"frame at {frame.stamp_ns} ns has no depth image")
+    if frame.depth.shape != (camera.height, camera.width):
+        raise EvalError(f"frame at {frame.stamp_ns} ns: depth {frame.depth.shape} differs from "
+                        f"the camera {camera.height}x{camera.width}")
+    if need_rgb and frame.rgb is None:
+        raise EvalError(f"frame at {frame.stamp_ns} ns has no colour image")
+    depth = np.asarray(frame.depth, dtype=np.float32)
+    return np.where(np.isfinite(depth) & (depth > 0), depth, 0.0).astype(np.float32)
+
+
+def run_open3d_slam(
+    frames: Iterable[RGBDFrame],
+    camera: CameraModel,
+    *,
+    voxel_size_m: float = 0.01,
+    depth_min_m: float = 0.1,
+    depth_max_m: float = 3.0,
+    depth_diff_m: float = 0.07,
+    trunc_voxel_multiplier: float = 8.0,
+    block_count: int = 40_000,
+    extract_mesh: bool = True,
+) -> BaselineResult:
+    """Open3D dense RGB-D SLAM (depth-only point-to-plane tracking against the model), CPU.
+
+    frames: RGBDFrames of `camera` (depth metres). Returns trajectory T_world_cam (world = first
+    camera) and the marching-cubes mesh (trimesh, metres) when extract_mesh.
+    """
+    import open3d as o3d
+    import open3d.core as o3c
+
+    if voxel_size_m <= 0:
+        raise EvalError(f"voxel size must be positive, got {voxel_size_m}")
+    device = o3c.Device("CPU:0")
+    K = _intrinsics(camera)
+    T = np.eye(4)
+    model = o3d.t.pipelines.slam.Model(voxel_size_m, 16, block_count, o3c.Tensor(T), device)
+    input_frame = o3d.t.pipelines.slam.Frame(camera.height, camera.width, K, device)
+    raycast_frame = o3d.t.pipelines.slam.Frame(camera.height, camera.width, K, device)
+    stamps, poses, lost = [], [], []
+    seconds = 0.0
+    for i, frame in enumerate(frames):
+        depth = _check_frame(frame, camera, need_rgb=False)
+        t0 = time.perf_counter()
+        input_frame.set_data_from_image("depth", o3d.t.geometry.Image(o3c.Tensor(depth)))
+        # colour is only integrated (for a coloured mesh), never used for tracking
+        # (Open3D wants float colour in [0, 1] beside float depth)
+        rgb = (np.asarray(frame.rgb, np.float32) / 255.0 if frame.rgb is not None
+               else np.full((*depth.shape, 3), 0.5, np.float32))
+        input_frame.set_data_from_image(
+            "color", o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(rgb))))
+        if i > 0:
+            try:
+                result = model.track_frame_to_model(input_frame, raycast_frame, 1.0,
+                                                    depth_max_m, depth_diff_m)
+                delta = result.transformation.numpy()
+                if not np.isfinite(delta).all() or result.fitness == 0:
+                    raise RuntimeError(f"fitness {result.fitness}")
+                T = T @ delta
+            except RuntimeError as err:  # Open3D raises RuntimeError when ICP fails
+                logger.warning("open3d slam: tracking lost at frame %d (%d ns): %s; keeping "
+                               "the previous pose", i, frame.stamp_ns, err)
+                lost.append(int(frame.stamp_ns))
+        model.update_frame_pose(i, o3c.Tensor(T))
+        model.integrate(input_frame, 1.0, depth_max_m, trunc_voxel_multiplier)
+        model.synthesize_model_frame(raycast_frame, 1.0, depth_min_m, depth_max_m,
+                                     trunc_voxel_multiplier, False)
+        seconds += time.perf_counter() - t0
+        stamps.append(int(frame.stamp_ns))
+        poses.append(T.copy())
+    if not poses:
+        raise EvalError("no frames to run the Open3D baseline on")
+    mesh = _extract_mesh(model.voxel_grid) if extract_mesh else None
+    n = len(poses)
+    return BaselineResult(Trajectory(np.asarray(stamps), np.stack(poses)), mesh, seconds,
+                          n / seconds if seconds > 0 else float("inf"), lost)
+
+
+def _extract_mesh(voxel_grid):
+    """Marching-cubes mesh of an Open3D VoxelBlockGrid as trimesh (None when empty)."""
+    import trimesh
+
+    tmesh = voxel_grid.extract_triangle_mesh()
+    verts = tmesh.vertex.positions.numpy().astype(np.float64)
+    if len(verts) == 0:
+        logger.warning("open3d slam: the TSDF holds no surface; no mesh")
+        return None
+    faces = tmesh.triangle.indices.numpy().astype(np.int64)
+    colors = None
+    if "colors" in tmesh.vertex:
+        colors = (np.clip(tmesh.vertex.colors.numpy(), 0, 1) * 255).astype(np.uint8)
+    return trimesh.Trimesh(verts, faces, vertex_colors=colors, process=False)
+
+
+def run_open3d_odometry(
+    frames: Iterable[RGBDFrame],
+    camera: CameraModel,
+    *,
+    method: str = "hybrid",
+    depth_max_m: float = 3.0,
+    depth_diff_m: float = 0.07,
+) -> BaselineResult:
+    """Frame-to-frame RGB-D odometry (Open3D tensor pipeline, multi-scale), poses chained.
+
+    method: "hybrid" (depth + intensity), "point_to_plane" (depth only) or "intensity".
+    """
+    import open3d as o3d
+    import open3d.core as o3c
+
+    if method not in ODOMETRY_METHODS:
+        raise EvalError(f"unknown odometry method {method!r}; expected one of {ODOMETRY_METHODS}")
+    odo = o3d.t.pipelines.odometry
+    o3d_method = {"hybrid": odo.Method.Hybrid, "point_to_plane": odo.Method.PointToPlane,
+                  "intensity": odo.Method.Intensity}[method]
+    K = _intrinsics(camera)
+    criteria = [odo.OdometryConvergenceCriteria(n) for n in (6, 3, 1)]
+    need_rgb = method != "point_to_plane"
+    T = np.eye(4)
+    prev = None
+    stamps, poses, lost = [], [], []
+    seconds = 0.0
+    for frame in frames:
+        depth = _check_frame(frame, camera, need_rgb)
+        t0 = time.perf_counter()
+        if need_rgb:
+            color = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(frame.rgb)))
+        else:
+            color = o3d.t.geometry.Image(o3c.Tensor(np.zeros((*depth.shape, 3), np.uint8)))
+        rgbd = o3d.t.geometry.RGBDImage(color, o3d.t.geometry.Image(o3c.Tensor(depth)))
+        if prev is not None:
+            try:
+                # T_prev_cur maps points of the current frame into the previous one
+                result = odo.rgbd_odometry_multi_scale(
+                    rgbd, prev, K, o3c.Tensor(np.eye(4)), 1.0, depth_max_m, criteria,
+                    o3d_method, odo.OdometryLossParams(depth_outlier_trunc=depth_diff_m))
+                delta = result.transformation.numpy()
+                if not np.isfinite(delta).all() or result.fitness == 0:
+                    raise RuntimeError(f"fitness {result.fitness}")
+                T = T @ np.linalg.inv(delta)
+            except RuntimeError as err:
+                logger.warning("open3d odometry: lost at %d ns: %s; keeping the previous pose",
+                               frame.stamp_ns, err)
+                lost.append(int(frame.stamp_ns))
+        seconds += time.perf_counter() - t0
+        prev = rgbd
+        stamps.append(int(frame.stamp_ns))
+        poses.append(T.copy())
+    if not poses:
+        raise EvalError("no frames to run the Open3D odometry baseline on")
+    n = len(poses)
+    return BaselineResult(Trajectory(np.asarray(stamps), np.stack(poses)), None, seconds,
+                          n / seconds if seconds > 0 else float("inf"), lost)
+
+
+def write_run(out_dir, result: BaselineResult, config: dict) -> None:
+    """Write a baseline run in the run-folder layout (`slam_nodes.eval`): trajectory.tum,
+    mesh.ply (when there is one), config.yaml and metrics.json holding only "extra" (frames/s);
+    `slam-nodes eval` fills in the scores and keeps "extra"."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from slam_nodes.eval.report import FORMAT, METRICS_FILE
+    from slam_nodes.types import write_tum
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_tum(out / "trajectory.tum", result.trajectory)
+    if result.mesh is not None:
+        result.mesh.export(out / "mesh.ply")
+    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    metrics = {"format": FORMAT, "name": out.resolve().name, "inputs": {}, "trajectory": None,
+               "mesh": None, "figures": [], "extra": result.extra()}
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
