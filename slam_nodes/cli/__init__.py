@@ -17,6 +17,7 @@ from slam_nodes.errors import SlamNodesError
 # command name -> module under slam_nodes.cli
 COMMANDS: dict[str, str] = {
     "eval": "eval_cmd",
+    "baseline": "baseline",
     "info": "info",
     "replay": "replay",
     "import": "import_cmd",
