@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "info": "info",
     "replay": "replay",
     "import": "import_cmd",
+    "synth": "synth",
 }
 
 
