@@ -105,3 +105,26 @@ def test_rectified_uses_p_without_distortion():
     raw = camera_from_msg(cdr(msg))
     assert raw.is_distorted and raw.fx == 525.0
 
+
+
+def test_ros1_camera_info_from_ros1_bytes():
+    """ROS 1 bags decode CameraInfo with upper-case D, K, R, P."""
+    from rosbags.typesys import Stores
+    from rosbags.typesys import get_typestore as rosbags_store
+
+    ros1 = rosbags_store(Stores.ROS1_NOETIC)
+    types = ros1.types
+    cam = _camera("plumb_bob", [0.1, -0.25, 0.001, -0.002, 0.05])
+    msg = types["sensor_msgs/msg/CameraInfo"](
+        header=types["std_msgs/msg/Header"](
+            seq=3, stamp=types["builtin_interfaces/msg/Time"](sec=1, nanosec=2),
+            frame_id="rgb_optical"),
+        height=480, width=640, distortion_model="plumb_bob", D=cam.D, K=cam.K.reshape(-1),
+        R=np.eye(3).reshape(-1), P=np.c_[cam.K, np.zeros(3)].reshape(-1), binning_x=0,
+        binning_y=0, roi=types["sensor_msgs/msg/RegionOfInterest"](
+            x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+    back = ros1.deserialize_ros1(ros1.serialize_ros1(msg, INFO), INFO)
+    out = camera_from_msg(back)
+    np.testing.assert_array_equal(out.K, cam.K)
+    np.testing.assert_array_equal(out.D, cam.D)
+    assert out.frame_id == "rgb_optical" and out.distortion_model == "plumb_bob"

@@ -175,6 +175,10 @@ def test_tf_buffer_chains_static_and_dynamic_edges():
                                np.linalg.inv(T_map_odom @ T_odom_base[0] @ T_base_cam),
                                atol=1e-12)
     assert buf.frames == {"map", "odom", "base", "cam", "lidar"}
+    assert buf.chain("cam") == ["cam", "base", "odom", "map"]
+    np.testing.assert_array_equal(buf.edge_stamps("base"), [0, 100])
+    assert buf.is_static("cam") and not buf.is_static("base")
+    assert len(buf.edge_stamps("nowhere")) == 0
 
 
 def test_tf_buffer_errors():

@@ -1,5 +1,8 @@
 """sensor_msgs/CameraInfo <-> CameraModel.
 
+Reads ROS 2 messages (fields d, k, r, p) and ROS 1 ones as rosbags decodes them from ROS 1 bags
+(D, K, R, P).
+
 The model describes the image as published: binning and a region of interest in the message are
 applied to K the way image_geometry's PinholeCameraModel does (cx' = (cx - x_offset) / binning_x,
 fx' = fx / binning_x, same for y; the image size becomes roi size / binning). Distortion
@@ -19,6 +22,16 @@ from slam_nodes.types.camera import MODELS, CameraModel
 _MODEL_ALIASES = {"": "none", "fisheye": "equidistant", "radtan": "plumb_bob"}
 
 
+def _field(msg, name: str):
+    """A CameraInfo matrix field by its ROS 2 (lower-case) or ROS 1 (upper-case) name."""
+    value = getattr(msg, name, None)
+    if value is None:
+        value = getattr(msg, name.upper(), None)
+    if value is None:
+        raise ConversionError(f"{type(msg).__name__} has no field {name!r} or {name.upper()!r}")
+    return value
+
+
 def camera_from_msg(msg, rectified: bool = False) -> CameraModel:
     """CameraModel (K, D, distortion_model, size, frame_id) of a sensor_msgs/CameraInfo.
 
@@ -27,6 +40,7 @@ def camera_from_msg(msg, rectified: bool = False) -> CameraModel:
     Raises ConversionError for an uncalibrated camera (K all zero), an unknown distortion model,
     or a region of interest outside the image.
     """
+    d, k, p = (_field(msg, name) for name in ("d", "k", "p"))
     name = str(msg.distortion_model).strip()
     model = _MODEL_ALIASES.get(name, name)
     if model not in MODELS:
@@ -35,10 +49,10 @@ def camera_from_msg(msg, rectified: bool = False) -> CameraModel:
             f"supported: {MODELS}"
         )
     if rectified:
-        K = np.asarray(msg.p, dtype=np.float64).reshape(3, 4)[:, :3].copy()
+        K = np.asarray(p, dtype=np.float64).reshape(3, 4)[:, :3].copy()
         model = "none"
     else:
-        K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3).copy()
+        K = np.asarray(k, dtype=np.float64).reshape(3, 3).copy()
     if K[0, 0] <= 0 or K[1, 1] <= 0:
         raise ConversionError(
             f"CameraInfo ({msg.header.frame_id!r}, {msg.width}x{msg.height}) is uncalibrated: "
@@ -62,7 +76,7 @@ def camera_from_msg(msg, rectified: bool = False) -> CameraModel:
         K[0, :] /= bx
         K[1, :] /= by
         width, height = width // bx, height // by
-    D = np.zeros(0) if rectified else np.asarray(msg.d, dtype=np.float64)
+    D = np.zeros(0) if rectified else np.asarray(d, dtype=np.float64)
     try:
         return CameraModel(width, height, K, model, D, msg.header.frame_id)
     except ValueError as err:

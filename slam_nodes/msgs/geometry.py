@@ -368,6 +368,20 @@ class TfBuffer:
         """All frame names known to the buffer."""
         return set(self._edges) | {e.parent for e in self._edges.values()}
 
+    def chain(self, frame: str) -> list[str]:
+        """[frame, parent, grandparent, ..., root] in the tree as it is now."""
+        return self._chain(frame)
+
+    def edge_stamps(self, child: str) -> np.ndarray:
+        """int64 stamps [M] buffered for the edge parent -> `child` (sorted; empty if none)."""
+        edge = self._edges.get(child)
+        return edge.arrays()[0] if edge is not None else np.zeros(0, np.int64)
+
+    def is_static(self, child: str) -> bool:
+        """Whether the edge parent -> `child` was added as static."""
+        edge = self._edges.get(child)
+        return bool(edge is not None and edge.static)
+
     def _chain(self, frame: str) -> list[str]:
         """[frame, parent, grandparent, ..., root]."""
         chain = [frame]
