@@ -190,3 +190,14 @@ def test_tf_buffer_errors():
     with pytest.raises(TransformLookupError, match="no TF chain"):
         buf.lookup("a", "d")
     assert not buf.can_transform("b", "d") and buf.can_transform("b", "a")
+
+
+def test_tf_buffer_cache_window_drops_old_samples():
+    buf = TfBuffer(cache_ns=1000)
+    for i in range(600):
+        buf.add(StampedTransform("odom", "base", i * 10, _rz(0, [i, 0, 0])))
+    stamps = buf.edge_stamps("base")
+    assert stamps[0] == 5990 - 1000 and stamps[-1] == 5990
+    np.testing.assert_allclose(buf.lookup("odom", "base", 5005)[0, 3], 500.5)
+    with pytest.raises(TransformLookupError, match="outside"):
+        buf.lookup("odom", "base", 4000)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from slam_nodes.errors import ConversionError
 from slam_nodes.msgs.pointcloud import (
@@ -187,3 +189,46 @@ def test_bad_clouds_raise():
         scan_from_msg(msg)
     empty = scan_from_msg(cdr(scan_to_msg(LidarScan(STAMP, np.zeros((0, 3))))))
     assert len(empty) == 0
+
+
+TYPES = list(CODE)
+
+
+@settings(max_examples=40, deadline=None)
+@given(kinds=st.lists(st.tuples(st.sampled_from(TYPES), st.integers(1, 3), st.integers(0, 3)),
+                      min_size=1, max_size=6),
+       tail=st.integers(0, 5), big=st.booleans(), width=st.integers(0, 9),
+       height=st.integers(1, 3), row_pad=st.integers(0, 7), seed=st.integers(0, 2**31))
+def test_random_layouts_read_back_exactly(kinds, tail, big, width, height, row_pad, seed):
+    """Any field layout (types, counts, gaps, padding, endianness) reads back bit-exactly."""
+    rng = np.random.default_rng(seed)
+    layout, offset, values = [], 0, {}
+    n = width * height
+    for i, (kind, count, gap) in enumerate(kinds):
+        offset += gap
+        name = f"f{i}"
+        layout.append((name, offset, kind, count))
+        offset += np.dtype(kind).itemsize * count
+        shape = (n,) if count == 1 else (n, count)
+        if kind[0] == "f":
+            values[name] = rng.normal(size=shape).astype(kind)
+        else:
+            info = np.iinfo(kind)
+            values[name] = rng.integers(info.min, info.max, size=shape, dtype=kind,
+                                        endpoint=True)
+    msg = cdr(hand_cloud(layout, offset + tail, values, big=big, height=height,
+                         row_pad=row_pad) if n else _empty_cloud(layout, offset + tail, height))
+    fields = cloud_fields(msg)
+    for name, v in values.items():
+        assert fields[name].shape == v.shape
+        np.testing.assert_array_equal(fields[name], v)
+
+
+def _empty_cloud(layout, point_step, height):
+    PointField = msg_class("sensor_msgs/msg/PointField")
+    return msg_class(CLOUD)(
+        header=make_header(STAMP, "lidar"), height=height, width=0,
+        fields=[PointField(name=f[0], offset=f[1], datatype=CODE[f[2]], count=f[3])
+                for f in layout],
+        is_bigendian=False, point_step=point_step, row_step=0,
+        data=np.zeros(0, np.uint8), is_dense=True)

@@ -282,9 +282,10 @@ def _slerp(q0: np.ndarray, q1: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 class _Edge:
     """The time series of one parent -> child transform (or a static one)."""
 
-    def __init__(self, parent: str, static: bool) -> None:
+    def __init__(self, parent: str, static: bool, cache_ns: int | None = None) -> None:
         self.parent = parent
         self.static = static
+        self.cache_ns = cache_ns
         self._samples: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -294,11 +295,19 @@ class _Edge:
             self._samples = [(stamp_ns, t, q)]
         else:
             self._samples.append((stamp_ns, t, q))
+            if self.cache_ns is not None and len(self._samples) % 256 == 0:
+                self._arrays = None
+                self.arrays()  # prunes samples older than the cache window
         self._arrays = None
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._arrays is None:
             self._samples.sort(key=lambda s: s[0])
+            if self.cache_ns is not None and not self.static:
+                newest = self._samples[-1][0]
+                first = next(i for i, s in enumerate(self._samples)
+                             if s[0] >= newest - self.cache_ns)
+                del self._samples[:first]
             self._arrays = (np.array([s[0] for s in self._samples], dtype=np.int64),
                             np.array([s[1] for s in self._samples]),
                             np.array([s[2] for s in self._samples]))
@@ -339,9 +348,12 @@ class TfBuffer:
     one parent; a new parent replaces the old edge (as tf2 does, with a warning in the log).
     """
 
-    def __init__(self, tolerance_ns: int = 0) -> None:
-        """tolerance_ns: how far outside an edge's buffered span a lookup may clamp."""
+    def __init__(self, tolerance_ns: int = 0, cache_ns: int | None = None) -> None:
+        """tolerance_ns: how far outside an edge's buffered span a lookup may clamp.
+        cache_ns: keep only the last cache_ns of each moving edge (None: keep everything, for
+        offline bag replay; a live node uses e.g. 10 s like tf2)."""
         self.tolerance_ns = int(tolerance_ns)
+        self.cache_ns = None if cache_ns is None else int(cache_ns)
         self._edges: dict[str, _Edge] = {}
 
     def add(self, tf: StampedTransform, static: bool = False) -> None:
@@ -355,7 +367,7 @@ class TfBuffer:
                 logger.warning(
                     "TF frame %r changes parent %r -> %r at %d ns", tf.child, edge.parent,
                     tf.parent, tf.stamp_ns)
-            edge = self._edges[tf.child] = _Edge(tf.parent, static)
+            edge = self._edges[tf.child] = _Edge(tf.parent, static, self.cache_ns)
         edge.add(int(tf.stamp_ns), T)
 
     def add_msg(self, msg, static: bool = False) -> None:
