@@ -3,7 +3,8 @@
 Messages are rosbags typestore objects (see `typestore.get_typestore`), never rclpy types.
 Modules: `image` (Image, CompressedImage), `camera_info` (CameraInfo), `geometry` (Pose,
 Transform, TFMessage, PoseStamped, Odometry, Path, Imu, TfBuffer), `pointcloud` (PointCloud2),
-`markers` (Marker / MarkerArray meshes). Importing this package imports numpy, scipy and rosbags (cv2 only when compressing).
+`markers` (Marker / MarkerArray meshes). Importing this package imports numpy, scipy and
+rosbags; cv2 is imported on first use (non-rgb8 colour, compressed images).
 """
 
 from slam_nodes.msgs.camera_info import camera_from_msg, camera_to_msg
