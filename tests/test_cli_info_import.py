@@ -50,7 +50,7 @@ def test_info_json_evt3_trigger_and_quick_mode(shared_data, capsys):
 
 
 def test_info_table_lists_topics(shared_data, capsys):
-    assert main(["info", str(shared_data / "evo_testdata/ROS_example.bag")]) == 0
+    assert main(["info", str(shared_data / "evo_testdata/ROS_example.bag"), "--quick"]) == 0
     out = capsys.readouterr().out
     for name, count in (("groundtruth", 12765), ("ORB-SLAM", 8362), ("S-PTAM", 5439)):
         line = next(line for line in out.splitlines() if f" {name} " in line)
