@@ -95,7 +95,7 @@ def test_accumulator_crops_points_into_object_frames_over_frames():
     for cat, T, size, shape in objs:
         o = obs[cat]
         # object points only (ground dropped), nearly all of them, in the object frame
-        assert 2700 <= len(o.points_m) <= 3000
+        assert 2400 <= len(o.points_m) <= 3000  # minus the bottom faces within the floor band
         assert np.abs(shape.sdf(o.points_m)).max() < 0.03
         assert o.colors is None  # colours only for part of the points: dropped, not misaligned
         # sensor origins come back in the object frame: exactly the two sensor positions
