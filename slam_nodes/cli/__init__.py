@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "baseline": "baseline",
     "info": "info",
     "replay": "replay",
+    "run": "run",
     "import": "import_cmd",
     "synth": "synth",
 }
