@@ -138,3 +138,27 @@ def test_writer_errors(tmp_path):
         bag.write("/x", T0, string("new"))
     with open_bag(path) as reader:
         assert [m.msg.data for m in reader.messages()] == ["new"]
+
+
+def test_reading_streams_instead_of_loading_the_bag(tmp_path):
+    """Reading a ~37 MB bag must not hold it in memory (peak traced allocations < 16 MB)."""
+    import tracemalloc
+
+    rgb = np.random.default_rng(0).integers(0, 256, 640 * 480 * 3, dtype=np.uint8)
+    path = tmp_path / "big"
+    with BagWriter(path) as bag:
+        for i in range(40):
+            bag.write("/img", T0 + i * 33_000_000, msg_class("sensor_msgs/msg/Image")(
+                header=make_header(T0 + i * 33_000_000, "cam"), height=480, width=640,
+                encoding="rgb8", is_bigendian=0, step=1920, data=rgb))
+    size = (path / "big.mcap").stat().st_size
+    assert size > 36e6
+    tracemalloc.start()
+    try:
+        with open_bag(path) as reader:
+            total = sum(int(m.msg.data[i % 1000]) for i, m in enumerate(reader.messages()))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == sum(int(rgb[i % 1000]) for i in range(40))
+    assert peak < 16e6, f"peak {peak / 1e6:.1f} MB while reading a {size / 1e6:.0f} MB bag"
