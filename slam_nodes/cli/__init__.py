@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "run": "run",
     "import": "import_cmd",
     "synth": "synth",
+    "assets": "assets",
 }
 
 

@@ -1,0 +1,130 @@
+"""Offline asset harvesting from a bag: points + poses (+ detections) -> completed asset folders.
+
+Inputs read with `slam_nodes.io.bag.open_bag(path).messages(...)`:
+- a PointCloud2 topic (`points_topic`, any sensor frame; optional packed 'rgb' field);
+- poses of the TF tree root the sensor hangs from (`pose_topic`, PoseStamped in the world
+  frame, e.g. the synthetic bags' /ground_truth/pose of base_link), nearest stamp, plus
+  /tf_static for sensor -> root;
+- optionally vision_msgs/Detection3DArray boxes (`detections_topic`); without them, objects are
+  proposed class-agnostically on the accumulated map (support plane + DBSCAN).
+"""
+
+from __future__ import annotations
+
+import logging
+from bisect import bisect_left
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from slam_nodes.assets.observations import ObjectAccumulator, detections_from_msg, propose_objects
+from slam_nodes.assets.types import AssetError, ObjectObservation
+from slam_nodes.types.pose import transform_points
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Scan:
+    stamp_ns: int
+    frame_id: str
+    points: np.ndarray  # sensor frame [N,3]
+    colors: np.ndarray | None
+
+
+def _scan_from_msg(msg) -> _Scan:
+    from slam_nodes.msgs.pointcloud import cloud_fields, unpack_rgb
+    from slam_nodes.msgs.stamps import stamp_to_ns
+
+    f = cloud_fields(msg)
+    if not {"x", "y", "z"} <= set(f):
+        raise AssetError("PointCloud2 without x, y, z fields")
+    pts = np.stack([f["x"], f["y"], f["z"]], 1).astype(np.float64)
+    cols = unpack_rgb(f["rgb"]) if "rgb" in f else None
+    ok = np.isfinite(pts).all(axis=1)
+    return _Scan(stamp_to_ns(msg.header.stamp), msg.header.frame_id, pts[ok], None if cols is None else cols[ok])
+
+
+def _static_chain(edges: dict[str, tuple[str, np.ndarray]], frame: str) -> tuple[str, np.ndarray]:
+    """Follow /tf_static from `frame` up to its root: (root, T_root_frame)."""
+    T = np.eye(4)
+    seen = set()
+    while frame in edges and frame not in seen:
+        seen.add(frame)
+        parent, T_pc = edges[frame]
+        T = T_pc @ T
+        frame = parent
+    return frame, T
+
+
+def collect_observations(bag_path: str | Path, points_topic: str = "/points",
+                         pose_topic: str = "/ground_truth/pose", detections_topic: str | None = None,
+                         stride: int = 1, max_scans: int | None = None, seed: int = 0) -> list[ObjectObservation]:
+    """Accumulate per-object observations from a bag (see module docstring)."""
+    from slam_nodes.io.bag import open_bag
+    from slam_nodes.msgs.geometry import pose_stamped_from_msg, tf_from_msg
+
+    with open_bag(bag_path) as bag:
+        topics = set(bag.topics)
+        for needed in (points_topic, pose_topic):
+            if needed not in topics:
+                raise AssetError(f"bag {bag_path} has no topic {needed} (topics: {sorted(topics)})")
+        edges: dict[str, tuple[str, np.ndarray]] = {}
+        poses: list[tuple[int, np.ndarray]] = []
+        det_msgs: list[tuple[int, list]] = []
+        scans: list[_Scan] = []
+        wanted = [points_topic, pose_topic] + [t for t in ("/tf_static",) if t in topics]
+        if detections_topic:
+            if detections_topic not in topics:
+                raise AssetError(f"bag {bag_path} has no detections topic {detections_topic}")
+            wanted.append(detections_topic)
+        n_points_msgs = 0
+        for m in bag.messages(wanted):
+            try:
+                if m.topic == "/tf_static":
+                    for tf in tf_from_msg(m.msg):
+                        edges[tf.child] = (tf.parent, tf.T_parent_child)
+                elif m.topic == pose_topic:
+                    stamp, _, T = pose_stamped_from_msg(m.msg)
+                    poses.append((stamp, T))
+                elif m.topic == detections_topic:
+                    det_msgs.append((m.log_time_ns, detections_from_msg(m.msg)))
+                else:
+                    n_points_msgs += 1
+                    if (n_points_msgs - 1) % stride == 0 and (max_scans is None or len(scans) < max_scans):
+                        scans.append(_scan_from_msg(m.msg))
+            except Exception as err:  # noqa: BLE001 - one bad message is logged and skipped
+                logger.warning("skipping %s message at %d: %s", m.topic, m.log_time_ns, err)
+    if not poses or not scans:
+        raise AssetError(f"bag {bag_path}: no usable poses ({len(poses)}) or scans ({len(scans)})")
+    poses.sort(key=lambda p: p[0])
+    stamps = [p[0] for p in poses]
+
+    def world_from(scan: _Scan) -> tuple[np.ndarray, np.ndarray]:
+        i = min(bisect_left(stamps, scan.stamp_ns), len(stamps) - 1)
+        if i > 0 and abs(stamps[i - 1] - scan.stamp_ns) < abs(stamps[i] - scan.stamp_ns):
+            i -= 1
+        _, T_root_sensor = _static_chain(edges, scan.frame_id)
+        T = poses[i][1] @ T_root_sensor
+        return transform_points(T, scan.points), T[:3, 3]
+
+    acc = ObjectAccumulator(seed=seed)
+    if det_msgs:
+        det_stamps = [d[0] for d in det_msgs]
+        for scan in scans:
+            j = bisect_left(det_stamps, scan.stamp_ns + 1) - 1
+            if j < 0:
+                continue
+            pts, origin = world_from(scan)
+            acc.add(pts, det_msgs[j][1], origin, scan.colors)
+    else:
+        world = [world_from(s) for s in scans]
+        allpts = np.concatenate([w[0] for w in world])
+        rng = np.random.default_rng(seed)
+        sub = allpts[rng.choice(len(allpts), min(len(allpts), 200_000), replace=False)]
+        dets = propose_objects(sub, seed=seed)
+        logger.info("proposed %d objects from %d map points", len(dets), len(sub))
+        for (pts, origin), scan in zip(world, scans):
+            acc.add(pts, dets, origin, scan.colors)
+    return acc.observations()
