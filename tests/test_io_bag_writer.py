@@ -162,3 +162,31 @@ def test_reading_streams_instead_of_loading_the_bag(tmp_path):
         tracemalloc.stop()
     assert total == sum(int(rgb[i % 1000]) for i in range(40))
     assert peak < 16e6, f"peak {peak / 1e6:.1f} MB while reading a {size / 1e6:.0f} MB bag"
+
+
+def test_types_defined_only_in_the_bag_still_decode(tmp_path):
+    from rosbags.typesys import Stores, get_types_from_msg
+    from rosbags.typesys import get_typestore as rosbags_typestore
+
+    custom = rosbags_typestore(Stores.ROS2_JAZZY)
+    custom.register(get_types_from_msg("std_msgs/Header header\nfloat64[] values\nstring note",
+                                       "my_msgs/msg/Blob"))
+    blob = custom.types["my_msgs/msg/Blob"]
+    assert "my_msgs/msg/Blob" not in get_typestore().fielddefs
+    path = tmp_path / "bag"
+    with BagWriter(path, typestore=custom) as bag:
+        bag.add_topic("/blob", "my_msgs/msg/Blob")
+        bag.write("/blob", T0, blob(header=make_header(T0, "f"), values=np.array([1.5, -2.0]),
+                                    note="hi"))
+    with open_bag(path) as reader:
+        (m,) = list(reader.messages())
+    assert m.typename == "my_msgs/msg/Blob" and m.msg.note == "hi"
+    np.testing.assert_array_equal(m.msg.values, [1.5, -2.0])
+
+
+def test_stored_idl_definitions_parse(shared_data, caplog):
+    """test_events_2 stores rosidl IDL with #include lines; it must parse (no fallback)."""
+    with caplog.at_level("WARNING"), open_bag(
+            shared_data / "event_camera_bags/event_camera_py/test_events_2") as reader:
+        assert reader.typestore is get_typestore()  # stored definition equals ours
+    assert "cannot parse" not in caplog.text

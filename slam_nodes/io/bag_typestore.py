@@ -10,6 +10,7 @@ deserialisers are cached across bags).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from rosbags.interfaces import Connection, MessageDefinitionFormat
@@ -23,6 +24,7 @@ from slam_nodes.msgs.typestore import get_typestore
 logger = logging.getLogger(__name__)
 
 _IDL_SEPARATOR = "=" * 80 + "\n"
+_PREPROCESSOR = re.compile(r"^[ \t]*#.*$", re.MULTILINE)
 
 
 def definitions_from_connections(connections: Iterable[Connection]) -> dict:
@@ -41,15 +43,21 @@ def definitions_from_connections(connections: Iterable[Connection]) -> dict:
                 types.update(get_types_from_msg(text, conn.msgtype))
             elif text.startswith(_IDL_SEPARATOR + "IDL: "):
                 for block in text.split(_IDL_SEPARATOR)[1:]:
-                    types.update(get_types_from_idl(block.split("\n", 1)[1]))
+                    types.update(get_types_from_idl(_strip_preprocessor(block.split("\n", 1)[1])))
             else:
-                types.update(get_types_from_idl(text))
+                types.update(get_types_from_idl(_strip_preprocessor(text)))
         except (TypesysError, ValueError, IndexError) as err:
             first_line = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
             logger.warning("topic %s: cannot parse the definition of %s stored in the bag (%s: "
                            "%s); using the built-in one if any", conn.topic, conn.msgtype,
                            type(err).__name__, first_line)
     return types
+
+
+def _strip_preprocessor(idl: str) -> str:
+    """IDL without `#include` / `#pragma` lines, which rosbags' IDL parser rejects (rosidl
+    writes them; every included type is stored as its own block anyway)."""
+    return _PREPROCESSOR.sub("", idl)
 
 
 def bag_typestore(connections: Iterable[Connection], is_ros2: bool) -> Typestore:
