@@ -152,7 +152,7 @@ class Sequence:
         # blur samples inside each exposure window
         for i in range(n_frames):
             flow_i = flow[min(i * sub, len(flow) - 1)]
-            m = int(np.ceil(flow_i * exposure[i] / rgb.blur_px_per_sample)) + 1
+            m = int(np.ceil(flow_i * exposure[i] / rgb.blur_px_per_sample))
             m = min(max(m, 1), rgb.max_blur_samples)
             m += (m + 1) % 2  # odd: the middle sample is the stamp itself
             if m > 1:

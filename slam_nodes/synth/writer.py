@@ -162,7 +162,7 @@ def generate(preset: str | SequenceConfig, out_dir: str | Path, seed: int | None
     _write_ground_truth(out, seq, msg_counts)
     timings["ground_truth"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_start
-    _write_json(out / "sequence.json", _sequence_json(seq, msg_counts, timings))
+    _write_json(out / "sequence.json", _sequence_json(seq, msg_counts, timings, counts))
     return SequenceInfo(out, bag_path, cfg, seq.camera, counts["frames"], counts["events"],
                         counts["scans"], msg_counts, dict(timings))
 
@@ -301,7 +301,8 @@ def _write_ground_truth(out: Path, seq: Sequence, counts: dict[str, int]) -> Non
                                        "structure": structure})
 
 
-def _sequence_json(seq: Sequence, counts: dict[str, int], timings: dict[str, float]) -> dict:
+def _sequence_json(seq: Sequence, counts: dict[str, int], timings: dict[str, float],
+                   totals: dict[str, int]) -> dict:
     cfg, cam = seq.config, seq.camera
     return {
         "config": cfg.to_dict(),
@@ -311,5 +312,6 @@ def _sequence_json(seq: Sequence, counts: dict[str, int], timings: dict[str, flo
         "T_base_camera": seq.T_base_cam, "T_base_lidar": seq.T_base_lidar,
         "topics": {key: name for key, (name, _, _) in TOPICS.items()},
         "message_counts": counts,
+        "num_frames": totals["frames"], "num_events": totals["events"], "num_scans": totals["scans"],
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
