@@ -15,12 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from slam_nodes.errors import DecodeError
-from slam_nodes.events._words import ffill_compressed
+from slam_nodes.events._words import carried, code_bits, code_mask, setters_before
 from slam_nodes.events.base import RawEvents, as_words
 
 CD_OFF, CD_ON, TIME_HIGH, EXT_TRIGGER = 0, 1, 8, 10
-_KNOWN = np.zeros(16, dtype=bool)
-_KNOWN[[0, 1, 8, 10, 14, 15]] = True
+_UNDEFINED = code_bits(2, 3, 4, 5, 6, 7, 9, 11, 12, 13)
 
 
 class Evt2Codec:
@@ -38,14 +37,14 @@ class Evt2Codec:
     def decode(self, buf: np.ndarray, time_base: int = 0) -> RawEvents:
         """Decode a chunk (uint8 [B]); time_base is ignored (sensor time)."""
         words = as_words(buf, "<u4", self.encoding)
-        kind = (words >> 28).astype(np.intp)
-        bad = ~_KNOWN[kind]
-        if np.any(bad):
-            i = int(np.flatnonzero(bad)[0])
+        kind = (words >> 28).astype(np.uint16)
+        if code_mask(kind, _UNDEFINED).any():
+            i = int(np.flatnonzero(code_mask(kind, _UNDEFINED))[0])
             raise DecodeError(f"evt2: undefined word type {kind[i]} at word {i} "
                               f"(0x{int(words[i]):08x}); corrupt data?")
-        is_high = kind == TIME_HIGH
-        th = (words[is_high] & 0x0FFFFFFF).astype(np.int64)
+        users, n_high, h_idx = setters_before(kind, code_bits(TIME_HIGH),
+                                              code_bits(CD_OFF, CD_ON, EXT_TRIGGER))
+        th = (words[h_idx] & 0x0FFFFFFF).astype(np.int64)
         if len(th):
             prev = np.empty_like(th)
             prev[0] = self.high & 0x0FFFFFFF
@@ -53,19 +52,20 @@ class Evt2Codec:
             full = ((self.high >> 28) + np.cumsum(th < prev)) << 28 | th
         else:
             full = th
-        cd = np.flatnonzero(kind <= CD_ON)
-        w = words[cd]
-        high = ffill_compressed(is_high, full, self.high, cd)
-        t = ((high << 6) | ((w >> 22) & 0x3F)) * 1000
-        out = RawEvents(t.astype(np.int64), ((w >> 11) & 0x7FF).astype(np.int64),
-                        (w & 0x7FF).astype(np.int64), kind[cd].astype(np.uint8))
-        trig = np.flatnonzero(kind == EXT_TRIGGER)
-        if len(trig):
-            wt = words[trig]
-            th_at = ffill_compressed(is_high, full, self.high, trig)
-            out.trig_t = (((th_at << 6) | ((wt >> 22) & 0x3F)) * 1000).astype(np.int64)
-            out.trig_edge = (wt & 1).astype(np.uint8)
-            out.trig_id = ((wt >> 8) & 0x1F).astype(np.uint8)
+        uw = words[users]
+        t = ((carried(self.high, full)[n_high] << 6) | ((uw >> 22) & 0x3F)) * 1000
         if len(full):
             self.high = int(full[-1])
+        ukind = kind[users]
+        is_cd = ukind <= CD_ON
+        if is_cd.all():
+            return RawEvents(t, ((uw >> 11) & 0x7FF).astype(np.uint16),
+                             (uw & 0x7FF).astype(np.uint16), ukind.astype(np.uint8))
+        cw = uw[is_cd]
+        out = RawEvents(t[is_cd], ((cw >> 11) & 0x7FF).astype(np.uint16),
+                        (cw & 0x7FF).astype(np.uint16), ukind[is_cd].astype(np.uint8))
+        tw = uw[~is_cd]
+        out.trig_t = t[~is_cd]
+        out.trig_edge = (tw & 1).astype(np.uint8)
+        out.trig_id = ((tw >> 8) & 0x1F).astype(np.uint8)
         return out

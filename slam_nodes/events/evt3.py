@@ -25,13 +25,16 @@ from __future__ import annotations
 import numpy as np
 
 from slam_nodes.errors import DecodeError
-from slam_nodes.events._words import AddressState, expand_addresses, ffill_compressed, word_times
+from slam_nodes.events._words import (AddressState, carried, code_bits, code_mask,
+                                      expand_vectors, setters_before, word_times)
 from slam_nodes.events.base import RawEvents, as_words
 
 ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8, TIME_LOW = 0, 2, 3, 4, 5, 6
 TIME_HIGH, EXT_TRIGGER = 8, 10
-_KNOWN = np.zeros(16, dtype=bool)
-_KNOWN[[0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14, 15]] = True
+_UNDEFINED = code_bits(1, 11, 12, 13)
+_TIME = code_bits(TIME_HIGH, TIME_LOW)
+_EMIT = code_bits(ADDR_X, VECT_12, VECT_8)
+_VECTOR = code_bits(VECT_BASE_X, VECT_12, VECT_8)
 
 
 class Evt3Codec:
@@ -56,48 +59,60 @@ class Evt3Codec:
         """
         words = as_words(buf, "<u2", "evt3")
         code = words >> 12
-        bad = ~_KNOWN[code]
-        if np.any(bad):
-            i = int(np.flatnonzero(bad)[0])
+        if code_mask(code, _UNDEFINED).any():
+            i = int(np.flatnonzero(code_mask(code, _UNDEFINED))[0])
             raise DecodeError(f"evt3: undefined word code {int(code[i])} at word {i} "
                               f"(0x{int(words[i]):04x}); corrupt packet?")
-        payload = words & 0xFFF
         if not self.has_time:
-            start = self._find_valid_time(code, payload)
+            start = self._find_valid_time(words, code)
             if start is None:
                 return RawEvents.empty()
-            code, payload = code[start:], payload[start:]
-        return self._decode_valid(code, payload)
+            words, code = words[start:], code[start:]
+        return self._decode_valid(words, code)
 
-    def _find_valid_time(self, code: np.ndarray, payload: np.ndarray) -> int | None:
-        """Consume words up to the first TIME_LOW after a TIME_HIGH; return the next index."""
+    def _find_valid_time(self, words: np.ndarray, code: np.ndarray) -> int | None:
+        """Consume time words up to the first TIME_LOW after a TIME_HIGH; return the index
+        after it (None when the packet has no such pair)."""
         highs = np.flatnonzero(code == TIME_HIGH)
         if len(highs) == 0:
             return None
         i_high = int(highs[0])
         lows = np.flatnonzero(code[i_high:] == TIME_LOW)
         end = len(code) if len(lows) == 0 else i_high + int(lows[0]) + 1
-        _, _, self.high, self.low = word_times(
-            code[i_high:end], payload[i_high:end], high_code=TIME_HIGH, low_code=TIME_LOW,
-            high0=self.high, low0=self.low, detect_rollover=True)
+        tw = i_high + np.flatnonzero(code_mask(code[i_high:end], _TIME))
+        _, self.high, self.low = word_times(code.take(tw), words.take(tw) & 0xFFF, high_code=TIME_HIGH,
+                                            low_code=TIME_LOW, high0=self.high,
+                                            low0=self.low, detect_rollover=True)
         if len(lows) == 0:
             return None
         self.has_time = True
         return end
 
-    def _decode_valid(self, code: np.ndarray, payload: np.ndarray) -> RawEvents:
+    def _decode_valid(self, words: np.ndarray, code: np.ndarray) -> RawEvents:
         t0 = self.high | self.low
-        is_time, times, self.high, self.low = word_times(
-            code, payload, high_code=TIME_HIGH, low_code=TIME_LOW, high0=self.high,
-            low0=self.low, detect_rollover=True)
-        ev = expand_addresses(code, payload, row_code=ADDR_Y, event_code=ADDR_X,
-                              base_code=VECT_BASE_X, vector_bits={VECT_12: 12, VECT_8: 8},
-                              state=self.addr)
-        t = ffill_compressed(is_time, times, t0, ev.word) * 1000
-        trig = np.flatnonzero(code == EXT_TRIGGER)
-        out = RawEvents(t, ev.col, ev.row, ev.pol)
-        if len(trig):
-            out.trig_t = ffill_compressed(is_time, times, t0, trig) * 1000
-            out.trig_edge = (payload[trig] & 1).astype(np.uint8)
-            out.trig_id = ((payload[trig] >> 8) & 0xF).astype(np.uint8)
+        users, n_time, t_idx = setters_before(code, _TIME, _EMIT | code_bits(EXT_TRIGGER))
+        times, self.high, self.low = word_times(
+            code.take(t_idx), words.take(t_idx) & 0xFFF, high_code=TIME_HIGH, low_code=TIME_LOW,
+            high0=self.high, low0=self.low, detect_rollover=True)
+        t_users = (carried(t0, times) * 1000).take(n_time)
+        emit, n_rows, y_idx = setters_before(code, code_bits(ADDR_Y), _EMIT)
+        rows = carried(self.addr.row, words.take(y_idx) & 0x7FF, np.uint16)
+        self.addr.row = int(rows[-1])
+        y = rows.take(n_rows)
+        out_trig = None
+        if len(users) != len(emit):  # trigger words among the time users
+            is_trig = code.take(users) == EXT_TRIGGER
+            trig_words = words[users[is_trig]]
+            out_trig = (t_users[is_trig], (trig_words & 1).astype(np.uint8),
+                        ((trig_words >> 8) & 0xF).astype(np.uint8))
+            t_users = t_users[~is_trig]
+        if code_mask(code, _VECTOR).any():
+            counts, x, p = expand_vectors(words, code, emit, VECT_BASE_X,
+                                          {VECT_12: 12, VECT_8: 8}, self.addr)
+            out = RawEvents(np.repeat(t_users, counts), x, np.repeat(y, counts), p)
+        else:
+            w = words.take(emit)
+            out = RawEvents(t_users, w & 0x7FF, y, ((w >> 11) & 1).astype(np.uint8))
+        if out_trig is not None:
+            out.trig_t, out.trig_edge, out.trig_id = out_trig
         return out

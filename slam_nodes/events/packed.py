@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from slam_nodes.events._words import AddressState, expand_addresses, ffill_compressed, word_times
+from slam_nodes.events._words import (AddressState, carried, code_bits, code_mask, expand_vectors,
+                                      setters_before, word_times)
 from slam_nodes.events.base import RawEvents, as_words
 
 _U32 = np.uint64(0xFFFFFFFF)
@@ -102,11 +103,18 @@ class LibcaerCmpCodec:
     def decode(self, buf: np.ndarray, time_base: int = 0) -> RawEvents:
         words = as_words(buf, "<u2", self.encoding)
         code = words >> 12
-        payload = words & 0xFFF
-        is_time, times, _, _ = word_times(code, payload, high_code=0, low_code=1, high0=0,
-                                          low0=0, detect_rollover=False)
-        ev = expand_addresses(code, payload, row_code=2, event_code=3, base_code=4,
-                              vector_bits={5: 8}, state=self.addr)
-        t = ffill_compressed(is_time, times, 0, ev.word) * 1000 + np.int64(time_base)
-        # upstream reports (x = carried column, y = emitted coordinate)
-        return RawEvents(t, ev.row, ev.col, ev.pol)
+        # time: high and low restart from 0 in every packet
+        emit, n_time, t_idx = setters_before(code, code_bits(0, 1), code_bits(3, 5))
+        times, _, _ = word_times(code.take(t_idx), words.take(t_idx) & 0xFFF, high_code=0, low_code=1,
+                                 high0=0, low0=0, detect_rollover=False)
+        t = (carried(0, times) * 1000 + np.int64(time_base)).take(n_time)
+        # the column is set by ADDR_X (2); ADDR_Y (3) and VECT_8 (5) emit
+        _, n_cols, x_idx = setters_before(code, code_bits(2), code_bits(3, 5))
+        cols = carried(self.addr.row, words.take(x_idx) & 0x7FF, np.uint16)
+        self.addr.row = int(cols[-1])
+        x = cols.take(n_cols)
+        if code_mask(code, code_bits(4, 5)).any():
+            counts, y, p = expand_vectors(words, code, emit, 4, {5: 8}, self.addr)
+            return RawEvents(np.repeat(t, counts), np.repeat(x, counts), y, p)
+        w = words.take(emit)
+        return RawEvents(t, x, w & 0x7FF, ((w >> 11) & 1).astype(np.uint8))
