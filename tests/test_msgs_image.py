@@ -254,13 +254,22 @@ def test_compressed_depth_decodes_image_transport_layout():
     assert out[1, 0] == 0
 
 
-def test_compressed_depth_rvl_and_garbage_raise():
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
+def test_compressed_depth_rvl_matches_png(encoding):
+    depth = _depth_scene()
+    png = depth_from_msg(cdr(depth_to_compressed_msg(depth, STAMP, "d", encoding), COMPRESSED))
+    msg = cdr(depth_to_compressed_msg(depth, STAMP, "d", encoding, codec="rvl"), COMPRESSED)
+    assert msg.format == f"{encoding}; compressedDepth rvl"
+    np.testing.assert_array_equal(depth_from_msg(msg), png)
+
+
+def test_compressed_depth_garbage_raises():
     depth = np.ones((4, 4), np.float32)
-    msg = depth_to_compressed_msg(depth, STAMP, "d")
-    msg.format = "16UC1; compressedDepth rvl"
-    with pytest.raises(ConversionError, match="RVL"):
+    msg = depth_to_compressed_msg(depth, STAMP, "d", codec="rvl")
+    msg.data = msg.data[:20]  # config header + cols/rows, no stream
+    with pytest.raises(ConversionError, match="RVL stream ends"):
         depth_from_msg(msg)
-    msg.format = "16UC1; compressedDepth png"
+    msg = depth_to_compressed_msg(depth, STAMP, "d")
     msg.data = msg.data[:8]
     with pytest.raises(ConversionError, match="8 bytes"):
         depth_from_msg(msg)

@@ -118,6 +118,8 @@ def test_real_depth_png_and_round_trips(kitchen):
         (depth_to_msg(depth, 1, "kinect", "16UC1"), "sensor_msgs/msg/Image"),
         (depth_to_compressed_msg(depth, 1, "kinect", "16UC1"),
          "sensor_msgs/msg/CompressedImage"),
+        (depth_to_compressed_msg(depth, 1, "kinect", "16UC1", codec="rvl"),
+         "sensor_msgs/msg/CompressedImage"),
     ]:
         back = store.deserialize_cdr(store.serialize_cdr(msg, typename), typename)
         np.testing.assert_allclose(depth_from_msg(back), expected, rtol=1e-7)

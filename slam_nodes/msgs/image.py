@@ -9,12 +9,12 @@ Inside slam_nodes colour is uint8 [H,W,3] RGB and depth is float32 [H,W] metres 
 - CompressedImage jpeg/png colour, format strings as image_transport writes them
   ("bgr8; jpeg compressed bgr8", "rgb8; png compressed rgb8", or a bare "jpeg").
 - CompressedImage "compressedDepth" as compressed_depth_image_transport writes it
-  (image_transport_plugins, codec.cpp): a 12-byte ConfigHeader (int32 format, always INV_DEPTH = 0,
-  float32 depthParam[2], little endian) then a PNG; the codec ("png", "rvl") is named in the
-  format string ("16UC1; compressedDepth png"; a bare "compressedDepth" means png). 16UC1 depth
-  is a raw 16-bit PNG of millimetres; 32FC1 depth is inverse-depth quantised:
-  q = A / z + B with A = Z0 * (Z0 + 1), B = 1 - A / z_max, decoded as z = A / (q - B); q = 0
-  invalid. RVL payloads are not decoded (ConversionError).
+  (image_transport_plugins, codec.cpp): a 12-byte ConfigHeader (int32 format, always
+  INV_DEPTH = 0, float32 depthParam[2], little endian) then a PNG or an RVL stream (`rvl`
+  module); the format string names the codec ("16UC1; compressedDepth png" / "... rvl"; a bare
+  "compressedDepth" means png). 16UC1 depth codes millimetres; 32FC1 depth is inverse-depth
+  quantised: q = A / z + B with A = Z0 * (Z0 + 1), B = 1 - A / z_max, decoded as
+  z = A / (q - B); q = 0 invalid.
 
 Decoding returns numpy views of the message buffer where no conversion is needed (rgb8 colour);
 treat the result as read-only or copy it before writing to it.
@@ -27,6 +27,7 @@ import struct
 import numpy as np
 
 from slam_nodes.errors import ConversionError
+from slam_nodes.msgs.rvl import rvl_decode, rvl_encode
 from slam_nodes.msgs.stamps import make_header
 from slam_nodes.msgs.typestore import msg_class
 
@@ -196,8 +197,10 @@ def rgb_to_compressed_msg(rgb: np.ndarray, stamp_ns: int, frame_id: str, fmt: st
 
 def depth_to_compressed_msg(depth_m: np.ndarray, stamp_ns: int, frame_id: str,
                             encoding: str = "16UC1", depth_max_m: float = 10.0,
-                            depth_quantization: float = 100.0):
+                            depth_quantization: float = 100.0, codec: str = "png"):
     """CompressedImage "compressedDepth" of float [H,W] depth in metres.
+
+    codec: "png" (every ROS version decodes it) or "rvl" (faster, ROS 2 Humble and later).
 
     16UC1: millimetres in a 16-bit PNG (exact to 1 mm; depths above depth_max_m written 0, as
     upstream does). 32FC1: inverse-depth quantised with image_transport's parameters
@@ -225,12 +228,18 @@ def depth_to_compressed_msg(depth_m: np.ndarray, stamp_ns: int, frame_id: str,
         code = np.where(valid, q, 0).astype(np.uint16)
     else:
         raise ConversionError(f"unsupported compressedDepth encoding {encoding!r}")
-    ok, buf = cv2.imencode(".png", code)
-    if not ok:
-        raise ConversionError(f"cv2 failed to encode a {depth.shape} depth image as png")
-    data = np.concatenate([np.frombuffer(header, np.uint8), buf.reshape(-1)])
+    if codec == "rvl":
+        payload = np.frombuffer(rvl_encode(code), np.uint8)
+    elif codec == "png":
+        ok, buf = cv2.imencode(".png", code)
+        if not ok:
+            raise ConversionError(f"cv2 failed to encode a {depth.shape} depth image as png")
+        payload = buf.reshape(-1)
+    else:
+        raise ConversionError(f"unsupported compressedDepth codec {codec!r}; use png or rvl")
+    data = np.concatenate([np.frombuffer(header, np.uint8), payload])
     return msg_class("sensor_msgs/msg/CompressedImage")(
-        header=make_header(stamp_ns, frame_id), format=f"{encoding}; compressedDepth png",
+        header=make_header(stamp_ns, frame_id), format=f"{encoding}; compressedDepth {codec}",
         data=data,
     )
 
@@ -303,9 +312,10 @@ def _depth_from_compressed(msg) -> np.ndarray:
     if len(data) <= _CDEPTH_HEADER.size:
         raise ConversionError(f"compressedDepth message has only {len(data)} bytes")
     _, quant_a, quant_b = _CDEPTH_HEADER.unpack(data[: _CDEPTH_HEADER.size].tobytes())
-    if "rvl" in msg.format.lower():
-        raise ConversionError(f"compressedDepth RVL ({msg.format!r}) is not supported; use png")
-    code = cv2.imdecode(data[_CDEPTH_HEADER.size :], cv2.IMREAD_UNCHANGED)
+    if "compresseddepth rvl" in msg.format.lower():
+        code = rvl_decode(data[_CDEPTH_HEADER.size :])
+    else:
+        code = cv2.imdecode(data[_CDEPTH_HEADER.size :], cv2.IMREAD_UNCHANGED)
     if code is None or code.dtype != np.uint16 or code.ndim != 2:
         raise ConversionError(
             f"compressedDepth {msg.format!r} ({len(data)} bytes) holds no 16-bit png"
