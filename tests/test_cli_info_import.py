@@ -87,8 +87,8 @@ def test_import_7scenes_round_trip(shared_data, tmp_path, capsys):
         assert np.all(depth[~valid] == 0)
         rgb_msg = by_topic["/camera/rgb/image"][i].msg
         assert rgb_msg.encoding == "rgb8"
-        np.testing.assert_array_equal(rgb_from_msg(rgb_msg),
-                                      cv2.imread(str(root / f"frame-{i:06d}.color.jpg"))[:, :, ::-1])
+        jpg = cv2.imread(str(root / f"frame-{i:06d}.color.jpg"))
+        np.testing.assert_array_equal(rgb_from_msg(rgb_msg), jpg[:, :, ::-1])
         stamp_ns, frame, T = pose_stamped_from_msg(by_topic["/ground_truth/pose"][i].msg)
         expected = np.loadtxt(root / f"frame-{i:06d}.pose.txt")
         assert (stamp_ns, frame) == (stamp, "map")

@@ -91,7 +91,8 @@ def test_qos_profiles_in_metadata(tmp_path):
     path = tmp_path / "bag"
     write_sample(path)
     info = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
-    qos = {t["topic_metadata"]["name"]: yaml.safe_load(t["topic_metadata"]["offered_qos_profiles"])[0]
+    qos = {t["topic_metadata"]["name"]:
+           yaml.safe_load(t["topic_metadata"]["offered_qos_profiles"])[0]
            for t in info["topics_with_message_count"]}
     assert qos["/img"]["reliability"] == 2 and qos["/img"]["depth"] == 5  # best effort
     assert qos["/tf_static"]["durability"] == 1 and qos["/tf_static"]["depth"] == 1

@@ -8,9 +8,15 @@ import numpy as np
 import pytest
 
 from slam_nodes.errors import DatasetError
-from slam_nodes.io.datasets import (DATASETS, DatasetReader, KittiOdometryDataset,
-                                    SevenScenesDataset, TumRgbdDataset, guess_dataset_kind,
-                                    open_dataset)
+from slam_nodes.io.datasets import (
+    DATASETS,
+    DatasetReader,
+    KittiOdometryDataset,
+    SevenScenesDataset,
+    TumRgbdDataset,
+    guess_dataset_kind,
+    open_dataset,
+)
 from slam_nodes.io.datasets.tum import associate, tum_camera
 from slam_nodes.types import invert_pose, make_pose, read_tum, write_tum
 from slam_nodes.types.pose import Trajectory, quat_to_matrix
@@ -67,7 +73,8 @@ def build_tum_folder(shared_data, root, n: int = 5):
     rgb_lines, depth_lines, poses, stamps = ["# color images"], ["# depth maps"], [], []
     for i in range(n):
         t = t0 + i / 30
-        cv2.imwrite(str(root / f"rgb/{t:.6f}.png"), cv2.imread(str(src / f"frame-{i:06d}.color.jpg")))
+        colour = cv2.imread(str(src / f"frame-{i:06d}.color.jpg"))
+        cv2.imwrite(str(root / f"rgb/{t:.6f}.png"), colour)
         mm = cv2.imread(str(src / f"frame-{i:06d}.depth.png"), cv2.IMREAD_UNCHANGED)
         tum_depth = np.where(mm == 65535, 0, mm.astype(np.uint32) * 5).astype(np.uint16)
         cv2.imwrite(str(root / f"depth/{t + 0.007:.6f}.png"), tum_depth)

@@ -57,7 +57,8 @@ def test_kitti_bin_scans(shared_data):
 def test_ascii_ply_and_pcd_equal_binary(shared_data, tmp_path):
     scan = read_points(shared_data / "lidar_scans/hdl32_small_gicp/target.ply")
     xyz, inten = scan.xyz[:500], scan.intensity[:500]
-    rows = "\n".join(f"{x:.9g} {y:.9g} {z:.9g} {i:.9g}" for (x, y, z), i in zip(xyz, inten))
+    rows = "\n".join(f"{x:.9g} {y:.9g} {z:.9g} {i:.9g}"
+                     for (x, y, z), i in zip(xyz, inten, strict=True))
     (tmp_path / "a.ply").write_text(
         "ply\nformat ascii 1.0\nelement vertex 500\nproperty float x\nproperty float y\n"
         "property float z\nproperty float intensity\nend_header\n" + rows + "\n")

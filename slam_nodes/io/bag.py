@@ -118,7 +118,8 @@ def _storage_files(folder: Path, rel_paths: list | None) -> list[Path]:
         files = [folder / Path(p).name for p in rel_paths]
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
-            raise BagError(f"{folder}: storage files listed in metadata.yaml are missing: {missing}")
+            raise BagError(f"{folder}: storage files listed in metadata.yaml are missing: "
+                           f"{missing}")
     else:
         files = sorted(f for f in folder.iterdir() if f.suffix in STORAGE_EXTENSIONS)
     unknown = [f.name for f in files if f.suffix not in STORAGE_EXTENSIONS]
