@@ -120,21 +120,29 @@ def hash_grid_indices(x01: torch.Tensor, layout: HashGridLayout
                * w[:, :, 0, None, None, :]).reshape(n, L, 8)      # index z*4 + y*2 + x
     with torch.no_grad():
         g = base.to(torch.int64)[..., None] + torch.arange(2, device=dev)   # [N, L, 3, 2]
-        res = torch.tensor(layout.resolutions, dtype=torch.int64, device=dev)[None, :, None]
-        gx, gy, gz = g[:, :, 0], g[:, :, 1], g[:, :, 2]            # [N, L, 2]
-        dense = ((gz * (res * res))[..., :, None, None] + (gy * res)[..., None, :, None]
-                 + gx[..., None, None, :])
-        hx = (gx * PRIMES[0]) & _U32
-        hy = (gy * PRIMES[1]) & _U32
-        hz = (gz * PRIMES[2]) & _U32
-        hashed_idx = (hz[..., :, None, None] ^ hy[..., None, :, None]) ^ hx[..., None, None, :]
-        hashed = torch.tensor(layout.hashed, dtype=torch.bool, device=dev)[None, :, None, None,
-                                                                           None]
-        size = torch.tensor(layout.sizes, dtype=torch.int64, device=dev)[None, :, None, None,
-                                                                          None]
-        offsets = torch.tensor(layout.offsets, dtype=torch.int64, device=dev)[None, :, None,
-                                                                              None, None]
-        rows = (torch.where(hashed, hashed_idx, dense) % size + offsets).reshape(n, L, 8)
+        hashed = layout.hashed
+        n_dense = hashed.index(True) if True in hashed else L   # dense levels come first
+        parts = []
+        if n_dense > 0:
+            gd = g[:, :n_dense]
+            res = torch.tensor(layout.resolutions[:n_dense], dtype=torch.int64,
+                               device=dev)[None, :, None]
+            size = torch.tensor(layout.sizes[:n_dense], dtype=torch.int64,
+                                device=dev)[None, :, None, None, None]
+            gx, gy, gz = gd[:, :, 0], gd[:, :, 1], gd[:, :, 2]      # [N, Ld, 2]
+            dense = ((gz * (res * res))[..., :, None, None] + (gy * res)[..., None, :, None]
+                     + gx[..., None, None, :])
+            # dense < 2 * size (corners reach at most `res`), so one subtraction is the modulo
+            dense = torch.where(dense >= size, dense - size, dense)
+            parts.append(dense.reshape(n, n_dense, 8))
+        if n_dense < L:
+            gh = g[:, n_dense:]
+            mask = (1 << layout.log2_hashmap_size) - 1    # hashed levels have 2^log2 rows
+            hx, hy, hz = gh[:, :, 0] * PRIMES[0], gh[:, :, 1] * PRIMES[1], gh[:, :, 2] * PRIMES[2]
+            h = (hz[..., :, None, None] ^ hy[..., None, :, None]) ^ hx[..., None, None, :]
+            parts.append((h & mask).reshape(n, L - n_dense, 8))
+        offsets = torch.tensor(layout.offsets, dtype=torch.int64, device=dev)[None, :, None]
+        rows = (parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)) + offsets
     return rows, weights
 
 

@@ -1,1 +1,1 @@
-"""mesh"""
+"""Meshing of the SDF field: block-wise marching cubes inside the observed region."""
