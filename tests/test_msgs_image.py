@@ -136,8 +136,8 @@ def test_wrong_data_length_raises_naming_sizes(rgb):
 
 def test_unknown_encoding_raises_naming_it(rgb):
     msg = rgb_to_msg(rgb, STAMP, "cam")
-    msg.encoding = "bayer_rggb8"
-    with pytest.raises(ConversionError, match=r"bayer_rggb8.*5x7.*105 bytes"):
+    msg.encoding = "bayer_rggb16"
+    with pytest.raises(ConversionError, match=r"bayer_rggb16.*5x7.*105 bytes"):
         rgb_from_msg(msg)
     with pytest.raises(ConversionError, match="not a depth encoding"):
         depth_from_msg(rgb_to_msg(rgb, STAMP, "cam"))
@@ -282,3 +282,37 @@ def test_image_data_as_bytes_or_list():
     np.testing.assert_array_equal(rgb_from_msg(msg), rgb)
     msg.data = list(rgb.reshape(-1))
     np.testing.assert_array_equal(rgb_from_msg(msg), rgb)
+
+
+@pytest.mark.parametrize("encoding,pattern", [
+    ("bayer_rggb8", "RGGB"), ("bayer_bggr8", "BGGR"), ("bayer_gbrg8", "GBRG"),
+    ("bayer_grbg8", "GRBG")])
+def test_bayer_demosaic_gets_channels_right(encoding, pattern):
+    """A mosaic of one flat colour demosaics to that colour (away from the border)."""
+    colour = {"R": 200, "G": 120, "B": 30}
+    h, w = 8, 10
+    mosaic = np.zeros((h, w), np.uint8)
+    for k, ch in enumerate(pattern):
+        mosaic[k // 2::2, k % 2::2] = colour[ch]
+    out = rgb_from_msg(cdr(raw_msg(mosaic, encoding, pad=2), IMAGE))
+    np.testing.assert_array_equal(out[2:-2, 2:-2], np.broadcast_to([200, 120, 30], (4, 6, 3)))
+
+
+@pytest.mark.parametrize("encoding,order", [("yuv422", "UYVY"), ("yuv422_yuy2", "YUYV")])
+def test_yuv422_decodes_to_rgb(encoding, order):
+    """Camera YUV 4:2:2 is BT.601 limited range (what cv_bridge's cv2 conversion assumes)."""
+    r, g, b = 180.0, 90.0, 40.0
+    rgb = np.broadcast_to(np.array([r, g, b], np.uint8), (4, 6, 3))
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+    v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+    planes = {"Y": round(y), "U": round(u), "V": round(v)}
+    packed = np.array([planes[c] for c in order], np.uint8)  # one pixel pair
+    pixels = np.tile(packed, (4, 3)).reshape(4, 6, 2)
+    out = rgb_from_msg(cdr(raw_msg(pixels, encoding, pad=4), IMAGE))
+    assert np.abs(out.astype(int) - rgb).max() <= 3
+
+
+def test_decode_only_encodings_cannot_be_written(rgb):
+    with pytest.raises(ConversionError, match="bayer_rggb8"):
+        rgb_to_msg(rgb, STAMP, "cam", "bayer_rggb8")

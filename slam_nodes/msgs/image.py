@@ -5,7 +5,9 @@ Inside slam_nodes colour is uint8 [H,W,3] RGB and depth is float32 [H,W] metres 
 
 - Image encodings rgb8, bgr8, rgba8, bgra8, mono8 (colour), mono16 / 16UC1 (depth in millimetres,
   0 and 65535 invalid) and 32FC1 (depth in metres, NaN/inf/negative invalid). Row padding (`step`
-  larger than width * bytes per pixel) and `is_bigendian` are honoured.
+  larger than width * bytes per pixel) and `is_bigendian` are honoured. Camera-driver encodings
+  bayer_{rggb,bggr,gbrg,grbg}8 and yuv422 (UYVY) / yuv422_yuy2 (YUYV) are decoded too, with the
+  cv2 conversions cv_bridge uses.
 - CompressedImage jpeg/png colour, format strings as image_transport writes them
   ("bgr8; jpeg compressed bgr8", "rgb8; png compressed rgb8", or a bare "jpeg").
 - CompressedImage "compressedDepth" as compressed_depth_image_transport writes it
@@ -40,6 +42,25 @@ _COLOUR = {
     "mono8": (1, np.uint8, "mono"),
     "8UC1": (1, np.uint8, "mono"),
     "8UC3": (3, np.uint8, "bgr"),
+    # decode only (camera drivers publish these; slam_nodes never writes them)
+    "bayer_rggb8": (1, np.uint8, "bayer"),
+    "bayer_bggr8": (1, np.uint8, "bayer"),
+    "bayer_gbrg8": (1, np.uint8, "bayer"),
+    "bayer_grbg8": (1, np.uint8, "bayer"),
+    "yuv422": (2, np.uint8, "yuv"),
+    "uyvy": (2, np.uint8, "yuv"),
+    "yuv422_yuy2": (2, np.uint8, "yuv"),
+    "yuyv": (2, np.uint8, "yuv"),
+}
+#: cv2 colour conversion to RGB for each encoding that needs one; OpenCV names Bayer patterns
+#: by the second row, so ROS bayer_rggb8 is cv2 BayerBG (the mapping cv_bridge uses)
+_TO_RGB = {
+    "bgr8": "COLOR_BGR2RGB", "8UC3": "COLOR_BGR2RGB", "rgba8": "COLOR_RGBA2RGB",
+    "bgra8": "COLOR_BGRA2RGB", "mono8": "COLOR_GRAY2RGB", "8UC1": "COLOR_GRAY2RGB",
+    "bayer_rggb8": "COLOR_BayerBG2RGB", "bayer_bggr8": "COLOR_BayerRG2RGB",
+    "bayer_gbrg8": "COLOR_BayerGR2RGB", "bayer_grbg8": "COLOR_BayerGB2RGB",
+    "yuv422": "COLOR_YUV2RGB_UYVY", "uyvy": "COLOR_YUV2RGB_UYVY",
+    "yuv422_yuy2": "COLOR_YUV2RGB_YUY2", "yuyv": "COLOR_YUV2RGB_YUY2",
 }
 #: channels and dtype of depth encodings; the unit is mm for integers, metres for floats
 _DEPTH = {
@@ -48,6 +69,7 @@ _DEPTH = {
     "32FC1": (1, np.float32),
 }
 COLOUR_ENCODINGS = tuple(_COLOUR)
+WRITABLE = tuple(e for e, (_, _, order) in _COLOUR.items() if order not in ("bayer", "yuv"))
 DEPTH_ENCODINGS = tuple(_DEPTH)
 MM_PER_M = 1000.0
 #: compressed_depth_image_transport's compressionFormat enum (UNDEFINED = -1, INV_DEPTH = 0);
@@ -99,15 +121,15 @@ def rgb_from_msg(msg) -> np.ndarray:
             f"image encoding {msg.encoding!r} is not a colour encoding {COLOUR_ENCODINGS} "
             f"({msg.width}x{msg.height}, {len(msg.data)} bytes)"
         )
-    channels, _, order = _COLOUR[msg.encoding]
-    if order == "rgb" and channels == 3:
+    if msg.encoding not in _TO_RGB:  # rgb8
         return pixels
     import cv2
 
-    code = {("mono", 1): cv2.COLOR_GRAY2RGB, ("bgr", 3): cv2.COLOR_BGR2RGB,
-            ("bgr", 4): cv2.COLOR_BGRA2RGB, ("rgb", 4): cv2.COLOR_RGBA2RGB}[(order, channels)]
     # cv2 reads the padded rows of the view directly (row stride = step) and writes a new array
-    return cv2.cvtColor(pixels, code)
+    src = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
+    if msg.encoding.startswith("bayer"):
+        src = np.ascontiguousarray(src)  # demosaicing wants a plain 2-D buffer
+    return cv2.cvtColor(src, getattr(cv2, _TO_RGB[msg.encoding]))
 
 
 def depth_from_msg(msg) -> np.ndarray:
@@ -141,8 +163,8 @@ def rgb_to_msg(rgb: np.ndarray, stamp_ns: int, frame_id: str, encoding: str = "r
         img = img[:, :, None]
     if img.ndim != 3 or img.shape[2] not in (1, 3):
         raise ConversionError(f"colour image must be [H,W,3] or [H,W], got {img.shape}")
-    if encoding not in _COLOUR:
-        raise ConversionError(f"unsupported colour encoding {encoding!r}; use {COLOUR_ENCODINGS}")
+    if _COLOUR.get(encoding, (0, 0, "bayer"))[2] in ("bayer", "yuv"):
+        raise ConversionError(f"unsupported output colour encoding {encoding!r}; use {WRITABLE}")
     channels, _, order = _COLOUR[encoding]
     rgb3 = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
     if order == "mono":
