@@ -132,3 +132,36 @@ def test_import_errors_are_one_line(shared_data, tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
     assert main(["import", "kitti", src, "--out", str(out), "--max-frames", "1",
                  "--overwrite"]) == 0
+
+
+def test_import_tum_keeps_ground_truth_covering_the_frames(shared_data, tmp_path, capsys):
+    """A TUM folder (made of real 7-Scenes frames) with 100 Hz mocap spanning more than the
+    frames: the bag and groundtruth.tum keep the samples from the last one at or before the
+    first frame to the first one at or after the last frame."""
+    from test_io_datasets import build_tum_folder
+
+    from slam_nodes.types import Trajectory, make_pose, write_tum
+
+    root = tmp_path / "rgbd_dataset_freiburg3_test"
+    stamps = build_tum_folder(shared_data, root, n=4)
+    mocap = np.arange(stamps[0] - 10**9, stamps[-1] + 10**9, 10**7) + 3_000_000  # 100 Hz, offset
+    write_tum(root / "groundtruth.txt", Trajectory(
+        mocap, np.stack([make_pose(np.eye(3), [k * 0.01, 0, 0]) for k in range(len(mocap))])))
+    out = tmp_path / "tum_bag"
+    assert main(["import", "tum", str(root), "--out", str(out), "--max-frames", "3",
+                 "--depth-encoding", "32FC1"]) == 0
+    lo = mocap[np.searchsorted(mocap, stamps[0], "right") - 1]
+    hi = mocap[np.searchsorted(mocap, stamps[2], "left")]
+    expected = mocap[(mocap >= lo) & (mocap <= hi)]
+    gt = read_tum(out / "groundtruth.tum")
+    np.testing.assert_array_equal(gt.stamps_ns, expected)
+    with open_bag(out) as bag:
+        poses = [pose_stamped_from_msg(m.msg) for m in bag.messages(["/ground_truth/pose"])]
+        depths = [m.msg for m in bag.messages(["/camera/depth/image"])]
+    assert [p[0] for p in poses] == list(expected)
+    np.testing.assert_allclose([p[2][0, 3] for p in poses], gt.positions[:, 0], atol=1e-9)
+    assert [stamp_to_ns(d.header.stamp) for d in depths] == stamps[:3]
+    first = sorted(root.glob("depth/*.png"))[0]
+    raw = cv2.imread(str(first), cv2.IMREAD_UNCHANGED)
+    assert depths[0].encoding == "32FC1"  # keeps TUM's 0.2 mm steps
+    np.testing.assert_allclose(depth_from_msg(depths[0]), raw / 5000.0, rtol=1e-7)

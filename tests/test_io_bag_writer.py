@@ -98,6 +98,7 @@ def test_qos_profiles_in_metadata(tmp_path):
     assert qos["/tf_static"]["durability"] == 1 and qos["/tf_static"]["depth"] == 1
     assert qos["/note"]["reliability"] == 1 and qos["/note"]["durability"] == 2
     assert info["storage_identifier"] == "mcap" and info["version"] == 8
+    assert info["custom_data"] == {"writer": "slam_nodes"}
 
 
 def test_keyboard_interrupt_still_leaves_a_valid_bag(tmp_path):

@@ -333,6 +333,12 @@ class BagReader:
                 continue
             yield RawBagMessage(conn.topic, conn.msgtype, stamp, bytes(cdr))
 
+    def stamps(self, topics: Iterable[str] | None = None, start_ns: int | None = None,
+               end_ns: int | None = None) -> Iterator[tuple[str, int]]:
+        """(topic, log_time_ns) of every message, without decoding or converting anything."""
+        for conn, stamp, _ in self._raw(topics, start_ns, end_ns):
+            yield conn.topic, stamp
+
     def deserialize(self, data: bytes, typename: str):
         """Deserialise CDR bytes of `typename` with this bag's typestore."""
         return self.typestore.deserialize_cdr(data, typename)

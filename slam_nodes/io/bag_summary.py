@@ -123,8 +123,8 @@ def _scan(bag, topics: dict[str, TopicSummary], event_stats: bool,
             pending = 0
 
     if plain:
-        for m in bag.raw_messages(plain):
-            _seen(topics[m.topic], m.log_time_ns)
+        for topic, stamp in bag.stamps(plain):
+            _seen(topics[topic], stamp)
             tick()
     if event_topics:
         from slam_nodes.events import make_decoder

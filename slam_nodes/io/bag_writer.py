@@ -88,6 +88,8 @@ class BagWriter:
                                   storage_plugin=StoragePlugin.MCAP)
             if compression == "zstd":
                 self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+            # a non-empty custom_data map (rosbags writes `null` otherwise)
+            self._writer.set_custom_data("writer", "slam_nodes")
             self._writer.open()
         except (WriterError, OSError) as err:
             raise BagError(f"cannot create bag {self.path}: {err}") from err
