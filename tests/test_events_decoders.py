@@ -8,6 +8,7 @@ empty storage_identifier).
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import numpy as np
@@ -18,6 +19,8 @@ from slam_nodes.errors import DecodeError
 from slam_nodes.events import make_decoder
 from slam_nodes.msgs.typestore import get_typestore
 from slam_nodes.types import EventBatch, TriggerEvents
+
+EVENT_PACKET_T = "event_camera_msgs/msg/EventPacket"
 
 
 def _read_msgs(path):
@@ -172,3 +175,17 @@ def test_bad_input_raises_decode_error():
         make_decoder("sensor_msgs/msg/Image")
     with pytest.raises(DecodeError):
         dec.decode_serialized(b"\x00\x01\x00\x00garbage")
+
+
+def test_decode_many_equals_one_by_one_and_skips_bad(bags):
+    msgs = [m for _, m in _read_msgs(bags / "event_camera_py/test_events_1")]
+    one = make_decoder(EVENT_PACKET_T)
+    ref = EventBatch.concatenate([one.decode(m)[0] for m in msgs])
+    bad = copy.copy(msgs[40])
+    bad.events = np.array([0x00, 0xB0], dtype=np.uint8)  # undefined code 11
+    many = make_decoder(EVENT_PACKET_T)
+    batch, trig = many.decode_many(msgs[:40] + [bad] + msgs[40:])
+    np.testing.assert_array_equal(batch.t, ref.t)
+    np.testing.assert_array_equal(batch.x, ref.x)
+    assert len(trig) == 4157 and many.num_skipped == 1
+    assert many.num_messages == len(msgs)

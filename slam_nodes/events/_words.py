@@ -72,7 +72,7 @@ def word_times(code: np.ndarray, payload: np.ndarray, *, high_code: int, low_cod
                high0: int, low0: int, detect_rollover: bool) -> tuple[np.ndarray, int, int]:
     """Sensor time (µs) after each word of a sequence of TIME_HIGH / TIME_LOW words.
 
-    code, payload: [T] of the time words only, in stream order. TIME_HIGH carries bits 12-23
+    code, payload: [T] of the time words only (codes high_code or low_code), in stream order. TIME_HIGH carries bits 12-23
     and TIME_LOW bits 0-11 of a 24-bit µs counter; a TIME_HIGH keeps the last TIME_LOW and
     vice versa (as the sequential decoders do). With detect_rollover, a TIME_HIGH more than 10
     below the previous one (event_camera_codecs' MIN_DISTANCE, which tolerates small backward
@@ -92,10 +92,18 @@ def word_times(code: np.ndarray, payload: np.ndarray, *, high_code: int, low_cod
         full = (((high0 >> 24) + np.cumsum(rolled)) << 24) | (th << 12)
     else:
         full = th << 12
+    # rank trick inside the time words: a TIME_LOW at position j with rank k among the lows
+    # follows j - k highs, and a TIME_HIGH likewise follows j - k lows
     is_low = code == low_code
-    high_at = rank_fill(is_high, full, high0)
-    low_at = rank_fill(is_low, vals[is_low], low0)
-    return high_at | low_at, int(high_at[-1]), int(low_at[-1])
+    pos_h = np.flatnonzero(is_high)
+    pos_l = np.flatnonzero(is_low)
+    out = np.empty(len(code), dtype=np.int64)
+    lows = vals.take(pos_l)
+    out[pos_l] = carried(high0, full).take(pos_l - np.arange(len(pos_l))) | lows
+    out[pos_h] = full | carried(low0, lows).take(pos_h - np.arange(len(pos_h)))
+    new_high = int(full[-1]) if len(full) else high0
+    new_low = int(lows[-1]) if len(lows) else low0
+    return out, new_high, new_low
 
 
 @dataclass

@@ -53,7 +53,8 @@ class EventDecoder:
     """Stateful decoder of one topic's event messages.
 
     typename: message type ('event_camera_msgs/msg/EventPacket', ...); topic: used in logs.
-    Counters: num_messages, num_events, num_triggers, dropped_out_of_bounds.
+    Counters: num_messages, num_events, num_triggers, num_skipped (decode_many),
+    dropped_out_of_bounds.
     """
 
     def __init__(self, typename: str, topic: str = "") -> None:
@@ -66,6 +67,7 @@ class EventDecoder:
         self.num_messages = 0
         self.num_events = 0
         self.num_triggers = 0
+        self.num_skipped = 0
         self.dropped_out_of_bounds = 0
 
     def reset(self) -> None:
@@ -84,6 +86,65 @@ class EventDecoder:
             return self._finish(batch, TriggerEvents.empty(), stamp)
         return self.decode_packet(msg.encoding, msg.events, int(msg.time_base),
                                   int(msg.width), int(msg.height), stamp)
+
+    def decode_many(self, msgs) -> tuple[EventBatch, TriggerEvents]:
+        """Decode a sequence of messages into one batch (in message order).
+
+        Runs of 'evt3' packets with the same geometry are joined and decoded in one call once
+        the decoder has a valid time (EVT3 is one stream, so the result equals decoding them
+        one by one); this removes the per-message overhead, which dominates for small
+        packets. A message that fails to decode is logged and skipped (num_skipped)."""
+        batches: list[EventBatch] = []
+        trigs: list[TriggerEvents] = []
+        run: list = []
+
+        def flush() -> None:
+            if not run:
+                return
+            codec = self._codecs.get("evt3")
+            joined = len(run) > 1 and codec is not None and codec.has_time and all(
+                len(m.events) % 2 == 0 for m in run)
+            if joined:
+                events = np.concatenate([as_uint8(m.events) for m in run])
+                try:
+                    b, t = self.decode_packet("evt3", events, 0, int(run[0].width),
+                                              int(run[0].height), self._stamp(run[0]))
+                    self.num_messages += len(run) - 1
+                    batches.append(b)
+                    trigs.append(t)
+                    run.clear()
+                    return
+                except DecodeError:
+                    pass  # state unchanged: find the bad packet one by one
+            for m in run:
+                self._decode_or_skip(m, batches, trigs)
+            run.clear()
+
+        for msg in msgs:
+            if (self.typename != DVS_EVENT_ARRAY and msg.encoding == "evt3"
+                    and (not run or (msg.width, msg.height) == (run[0].width, run[0].height))):
+                run.append(msg)
+                if "evt3" not in self._codecs or not self._codecs["evt3"].has_time:
+                    flush()  # decode one by one until the stream has a valid time
+                continue
+            flush()
+            self._decode_or_skip(msg, batches, trigs)
+        flush()
+        batch = EventBatch.concatenate(batches) if batches else EventBatch.empty()
+        trig = TriggerEvents(np.concatenate([t.t for t in trigs] or [np.zeros(0)]),
+                             np.concatenate([t.polarity for t in trigs] or [np.zeros(0)]),
+                             np.concatenate([t.id for t in trigs] or [np.zeros(0)]))
+        return batch, trig
+
+    def _decode_or_skip(self, msg, batches: list, trigs: list) -> None:
+        try:
+            b, t = self.decode(msg)
+        except DecodeError as err:
+            self.num_skipped += 1
+            logger.warning("skipping event message: %s", err)
+            return
+        batches.append(b)
+        trigs.append(t)
 
     def decode_serialized(self, raw, ros1: bool = False) -> tuple[EventBatch, TriggerEvents]:
         """Decode serialised bytes (CDR, or ROS 1 when ros1) of this decoder's type.
