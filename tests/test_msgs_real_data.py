@@ -1,5 +1,6 @@
 """Conversions checked on real recordings from ../shared/data: a TurtleBot 4 rosbag2 MCAP
-(nav2, simulated robot, real ROS 2 message bytes) and 7-Scenes RGB-D frames (Kinect v1)."""
+(nav2, simulated robot, real ROS 2 message bytes), 7-Scenes RGB-D frames (Kinect v1) and a
+Velodyne HDL-32E scan."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from slam_nodes.msgs.image import (
     depth_to_msg,
     rgb_from_msg,
 )
+from slam_nodes.msgs.pointcloud import scan_from_msg
 from slam_nodes.msgs.stamps import make_header
 from slam_nodes.msgs.typestore import get_typestore, msg_class
 
@@ -123,3 +125,30 @@ def test_real_depth_png_and_round_trips(kitchen):
     ]:
         back = store.deserialize_cdr(store.serialize_cdr(msg, typename), typename)
         np.testing.assert_allclose(depth_from_msg(back), expected, rtol=1e-7)
+
+
+def test_real_velodyne_pcd_bytes_as_pointcloud2(shared_data):
+    """An HDL-32E scan's PCD payload is a packed x y z intensity float32 record per point, the
+    same bytes a PointCloud2 carries; our reading must agree with Open3D's PCD reader."""
+    import open3d as o3d
+
+    path = shared_data / "lidar_scans" / "hdl32_fast_gicp_pcd" / "251370668.pcd"
+    raw = path.read_bytes()
+    header, _, payload = raw.partition(b"DATA binary\n")
+    assert b"FIELDS x y z intensity" in header and b"SIZE 4 4 4 4" in header
+    n = len(payload) // 16
+    PointField = msg_class("sensor_msgs/msg/PointField")
+    msg = msg_class("sensor_msgs/msg/PointCloud2")(
+        header=make_header(5, "velodyne"), height=1, width=n,
+        fields=[PointField(name=c, offset=4 * i, datatype=7, count=1)
+                for i, c in enumerate(["x", "y", "z", "intensity"])],
+        is_bigendian=False, point_step=16, row_step=16 * n,
+        data=np.frombuffer(payload[: 16 * n], np.uint8), is_dense=False)
+    store = get_typestore()
+    typename = "sensor_msgs/msg/PointCloud2"
+    scan = scan_from_msg(store.deserialize_cdr(store.serialize_cdr(msg, typename), typename))
+    ref = np.asarray(o3d.io.read_point_cloud(str(path)).points)
+    assert len(scan) == len(ref) == 69088
+    np.testing.assert_allclose(scan.xyz, ref, atol=1e-6)
+    assert scan.intensity is not None and scan.intensity.max() > 0
+    assert scan.frame_id == "velodyne" and scan.time_ns is None
