@@ -116,8 +116,10 @@ def test_byte_flips_in_real_sqlite3_bag_skip_only_the_damaged_message(shared_dat
     assert set(reader.skipped) == {"/tf"} and reader.skipped["/tf"] >= 1
 
 
-def test_corrupt_compressed_chunk_raises_naming_last_good_stamp(tmp_path):
+def test_corrupt_compressed_chunk_is_skipped_and_reading_goes_on(tmp_path):
     path = write_image_bag(tmp_path / "bag", n=40, compression="zstd")
+    with open_bag(path) as bag:
+        original = [(m.topic, m.log_time_ns, m.data) for m in bag.raw_messages()]
     storage = path / "bag.mcap"
     data = bytearray(storage.read_bytes())
     zstd_magic = b"\x28\xb5\x2f\xfd"
@@ -126,11 +128,25 @@ def test_corrupt_compressed_chunk_raises_naming_last_good_stamp(tmp_path):
     data[second_chunk: second_chunk + 64] = bytes(64)  # frame header and first block gone
     storage.write_bytes(bytes(data))
     with open_bag(path) as bag:
+        assert not bag.partial  # the index is intact: damage is only found while reading
+        got = [(m.topic, m.log_time_ns, m.data) for m in bag.raw_messages()]
+        assert bag.partial and any("corrupt chunk" in note for note in bag.damage)
+    # one ~1 MiB chunk (about 15 image + string pairs) lost, everything else exact and in order
+    assert 0.4 * len(original) < len(got) < len(original) - 10
+    assert [g[1] for g in got] == sorted(g[1] for g in got)
+    assert set(got) < set(original)
+    assert got[0] == original[0] and got[-1] == original[-1]
+
+
+def test_sqlite3_damage_while_reading_names_the_last_good_stamp(shared_data, tmp_path):
+    bag = copy_bag_folder(shared_data / "evo_testdata/tf_example", tmp_path / "tf")
+    truncated_copy(bag / "tf_example.db3", bag / "tf_example.db3", 0.99)
+    with open_bag(bag) as reader:
         count = 0
         with pytest.raises(BagError, match=r"corrupt, reading stopped after log time \d+ ns"):
-            for _ in bag.raw_messages():
+            for _ in reader.messages():
                 count += 1
-    assert 0 < count < 80  # the first chunk was read
+    assert 0 < count < 518
 
 
 def test_cli_info_on_damaged_bags_reports_without_traceback(shared_data, tmp_path, capsys):

@@ -23,6 +23,9 @@ Bad data (DESIGN.md principle 6):
 - an MCAP file that rosbags cannot open (cut off before its summary, unindexed) is read
   PARTIALLY by `McapStreamReader`: every intact message up to the damage, corrupt chunks
   skipped; `reader.partial` is True and `reader.damage` says what was lost;
+- an MCAP chunk found corrupt while reading (bad compressed data) is skipped: reading goes on
+  with the salvage reader from the next intact chunk, `partial` becomes True, `damage` says
+  what was lost;
 - a truncated or corrupt sqlite3 database or ROS 1 bag raises BagError when opened; damage
   found later while iterating raises BagError naming the last good stamp (messages already
   yielded are valid).
@@ -361,16 +364,49 @@ class BagReader:
         yield from heapq.merge(*streams, key=lambda item: item[1])
 
     def _guarded(self, reader, conns, start_ns, end_ns) -> Iterator[tuple[Any, int, bytes]]:
-        """One storage's messages; storage damage becomes BagError naming the last good stamp."""
-        last = None
+        """One storage's messages. Damage found while reading an MCAP switches to salvage
+        reading (corrupt chunks skipped); other storage damage becomes BagError naming the last
+        good stamp."""
+        last, at_last = None, 0  # last stamp yielded and how many messages had it
         try:
             for conn, stamp, data in reader.messages(conns, start_ns, end_ns):
-                last = stamp
+                last, at_last = stamp, (at_last + 1 if stamp == last else 1)
                 yield conn, stamp, data
         except Exception as err:  # noqa: BLE001 - apsw, lz4, zstd, rosbags each raise their own
-            where = f"after log time {last} ns" if last is not None else "before the first message"
-            raise BagError(f"{self.path}: bag is corrupt, reading stopped {where} "
-                           f"({type(err).__name__}: {err})") from err
+            from slam_nodes.io.mcap_stream import McapStreamReader
+
+            storages = [] if isinstance(reader, McapStreamReader) else _mcap_storages(
+                Path(getattr(reader, "path", self.path)))
+            if len(storages) != 1:
+                where = (f"after log time {last} ns" if last is not None
+                         else "before the first message")
+                raise BagError(f"{self.path}: bag is corrupt, reading stopped {where} "
+                               f"({type(err).__name__}: {err})") from err
+            yield from self._resume_salvaged(storages[0], err, {c.topic for c in conns},
+                                             start_ns, end_ns, last, at_last)
+
+    def _resume_salvaged(self, storage: Path, err: Exception, topics: set[str], start_ns,
+                         end_ns, last: int | None, at_last: int):
+        """Continue after `last` (having yielded `at_last` messages stamped `last`) with the
+        salvage reader, which skips the corrupt chunks."""
+        from slam_nodes.io.mcap_stream import McapStreamReader
+
+        where = f"after log time {last} ns" if last is not None else "at the first message"
+        logger.warning("%s: corrupt data %s (%s: %s); continuing with the intact chunks",
+                       storage, where, type(err).__name__, err)
+        salvage = McapStreamReader(storage)
+        salvage.open()
+        self.partial = True
+        self.damage.extend(salvage.damage or [f"corrupt data {where} ({err})"])
+        conns = [c for c in salvage.connections if c.topic in topics]
+        for conn, stamp, data in salvage.messages(conns, start_ns, end_ns):
+            if last is not None and stamp <= last:
+                if stamp == last and at_last > 0:
+                    at_last -= 1
+                    continue
+                if stamp < last:
+                    continue
+            yield conn, stamp, data
 
     def _skip(self, topic: str, stamp: int, err: Exception) -> None:
         n = self.skipped.get(topic, 0) + 1
