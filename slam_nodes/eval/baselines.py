@@ -199,7 +199,7 @@ def run_open3d_odometry(
                 delta = result.transformation.numpy()
                 if not np.isfinite(delta).all() or result.fitness == 0:
                     raise RuntimeError(f"fitness {result.fitness}")
-                T = T @ np.linalg.inv(delta)
+                T = T @ delta
             except RuntimeError as err:
                 logger.warning("open3d odometry: lost at %d ns: %s; keeping the previous pose",
                                frame.stamp_ns, err)
