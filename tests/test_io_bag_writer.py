@@ -192,3 +192,22 @@ def test_stored_idl_definitions_parse(shared_data, caplog):
             shared_data / "event_camera_bags/event_camera_py/test_events_2") as reader:
         assert reader.typestore is get_typestore()  # stored definition equals ours
     assert "cannot parse" not in caplog.text
+
+
+def test_mcap_library_reads_and_decodes_it(tmp_path):
+    """A second MCAP implementation (mcap + mcap-ros2-support, as Foxglove uses) agrees."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    path = tmp_path / "bag"
+    write_sample(path, compression="zstd")
+    with (path / "bag.mcap").open("rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        summary = reader.get_summary()
+        assert summary.statistics.message_count == 23
+        decoded = [(ch.topic, msg.log_time, d) for _, ch, msg, d in
+                   reader.iter_decoded_messages(topics=["/img", "/note"])]
+    assert [d.data for t, _, d in decoded if t == "/note"] == ["hello", "raw"]
+    imgs = [(stamp, d) for t, stamp, d in decoded if t == "/img"]
+    assert [s for s, _ in imgs] == [T0 + i * 10**8 for i in range(20)]
+    assert bytes(imgs[3][1].data) == bytes(image(3).data)
