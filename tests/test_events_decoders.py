@@ -189,3 +189,14 @@ def test_decode_many_equals_one_by_one_and_skips_bad(bags):
     np.testing.assert_array_equal(batch.x, ref.x)
     assert len(trig) == 4157 and many.num_skipped == 1
     assert many.num_messages == len(msgs)
+
+
+def test_evt3_valid_time_pair_split_across_internal_blocks():
+    from slam_nodes.events.base import BLOCK_WORDS
+    words = np.full(BLOCK_WORDS + 4, 0x2000 | 5, dtype="<u2")  # ADDR_X before any time
+    words[BLOCK_WORDS - 1] = 0x8000 | 3  # TIME_HIGH ends the first block
+    words[BLOCK_WORDS:BLOCK_WORDS + 3] = [0x6000 | 9, 0x0000 | 4, 0x2000 | 6]
+    batch, _ = make_decoder(EVENT_PACKET_T).decode_packet("evt3", words.view(np.uint8), 0,
+                                                          640, 480)
+    assert batch.x.tolist() == [6, 5] and batch.y.tolist() == [4, 4]
+    assert batch.t.tolist() == [((3 << 12) | 9) * 1000] * 2

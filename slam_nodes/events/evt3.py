@@ -27,7 +27,7 @@ import numpy as np
 from slam_nodes.errors import DecodeError
 from slam_nodes.events._words import (AddressState, carried, code_bits, code_mask,
                                       expand_vectors, setters_before, word_times)
-from slam_nodes.events.base import RawEvents, as_words
+from slam_nodes.events.base import BLOCK_WORDS, RawEvents, as_words, concat_raw
 
 ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8, TIME_LOW = 0, 2, 3, 4, 5, 6
 TIME_HIGH, EXT_TRIGGER = 8, 10
@@ -50,6 +50,7 @@ class Evt3Codec:
         self.high = 0  # rollover bits << 24 | time high << 12 (µs)
         self.low = 0
         self.has_time = False
+        self._high_seen = False
         self.addr = AddressState()
 
     def decode(self, buf: np.ndarray, time_base: int = 0) -> RawEvents:
@@ -63,20 +64,27 @@ class Evt3Codec:
             i = int(np.flatnonzero(code_mask(code, _UNDEFINED))[0])
             raise DecodeError(f"evt3: undefined word code {int(code[i])} at word {i} "
                               f"(0x{int(words[i]):04x}); corrupt packet?")
-        if not self.has_time:
-            start = self._find_valid_time(words, code)
-            if start is None:
-                return RawEvents.empty()
-            words, code = words[start:], code[start:]
-        return self._decode_valid(words, code)
+        parts = []
+        self._high_seen = False  # a TIME_HIGH seen earlier in this packet (not yet valid)
+        for i in range(0, len(words), BLOCK_WORDS):
+            w, c = words[i:i + BLOCK_WORDS], code[i:i + BLOCK_WORDS]
+            if not self.has_time:
+                start = self._find_valid_time(w, c)
+                if start is None:
+                    continue
+                w, c = w[start:], c[start:]
+            parts.append(self._decode_valid(w, c))
+        return concat_raw(parts)
 
     def _find_valid_time(self, words: np.ndarray, code: np.ndarray) -> int | None:
-        """Consume time words up to the first TIME_LOW after a TIME_HIGH; return the index
-        after it (None when the packet has no such pair)."""
+        """Consume time words up to the first TIME_LOW after a TIME_HIGH of this packet; return
+        the index after it (None when there is no such pair yet). Like upstream, the TIME_HIGH
+        must be in the same packet: a packet ending between the two does not count."""
         highs = np.flatnonzero(code == TIME_HIGH)
-        if len(highs) == 0:
+        if len(highs) == 0 and not self._high_seen:
             return None
-        i_high = int(highs[0])
+        i_high = 0 if self._high_seen else int(highs[0])
+        self._high_seen = True
         lows = np.flatnonzero(code[i_high:] == TIME_LOW)
         end = len(code) if len(lows) == 0 else i_high + int(lows[0]) + 1
         tw = i_high + np.flatnonzero(code_mask(code[i_high:end], _TIME))

@@ -94,7 +94,7 @@ def _to_batch(raw: RawEvents, width: int, height: int) -> tuple[EventBatch, Trig
     return batch, TriggerEvents(raw.trig_t, raw.trig_edge, raw.trig_id), dropped
 
 
-def iter_raw(path: str | Path, chunk_bytes: int = 1 << 24
+def iter_raw(path: str | Path, chunk_bytes: int = 1 << 20
              ) -> Iterator[tuple[EventBatch, TriggerEvents]]:
     """Stream a RAW file as (EventBatch, TriggerEvents) chunks of about chunk_bytes input.
 
@@ -124,7 +124,7 @@ def iter_raw(path: str | Path, chunk_bytes: int = 1 << 24
             logger.warning("%s: dropped %d events outside %dx%d", path, dropped, width, height)
 
 
-def read_raw(path: str | Path, chunk_bytes: int = 1 << 24
+def read_raw(path: str | Path, chunk_bytes: int = 1 << 20
              ) -> tuple[EventBatch, TriggerEvents, dict]:
     """Read a whole RAW file: (EventBatch, TriggerEvents, header dict incl. width/height)."""
     with open(path, "rb") as f:
