@@ -80,7 +80,8 @@ def test_libcaer_rollover_matches(bags):
 
 
 def test_event_camera_py_evt3_counts_ros2_and_ros1(bags):
-    for path in (bags / "event_camera_py/test_events_1", bags / "event_camera_py/test_events_1.bag"):
+    for name in ("test_events_1", "test_events_1.bag"):
+        path = bags / "event_camera_py" / name
         batch, trig, _ = _decode_all(path)
         assert (batch.num_off, batch.num_on) == (218291, 125183)
         assert int((batch.t // 1000).sum() + (trig.t // 1000).sum()) == 2885601049874

@@ -88,9 +88,10 @@ class Evt3Codec:
         lows = np.flatnonzero(code[i_high:] == TIME_LOW)
         end = len(code) if len(lows) == 0 else i_high + int(lows[0]) + 1
         tw = i_high + np.flatnonzero(code_mask(code[i_high:end], _TIME))
-        _, self.high, self.low = word_times(code.take(tw), words.take(tw) & 0xFFF, high_code=TIME_HIGH,
-                                            low_code=TIME_LOW, high0=self.high,
-                                            low0=self.low, detect_rollover=True)
+        _, self.high, self.low = word_times(code.take(tw), words.take(tw) & 0xFFF,
+                                            high_code=TIME_HIGH, low_code=TIME_LOW,
+                                            high0=self.high, low0=self.low,
+                                            detect_rollover=True)
         if len(lows) == 0:
             return None
         self.has_time = True

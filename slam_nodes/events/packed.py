@@ -105,8 +105,8 @@ class LibcaerCmpCodec:
         code = words >> 12
         # time: high and low restart from 0 in every packet
         emit, n_time, t_idx = setters_before(code, code_bits(0, 1), code_bits(3, 5))
-        times, _, _ = word_times(code.take(t_idx), words.take(t_idx) & 0xFFF, high_code=0, low_code=1,
-                                 high0=0, low0=0, detect_rollover=False)
+        times, _, _ = word_times(code.take(t_idx), words.take(t_idx) & 0xFFF, high_code=0,
+                                 low_code=1, high0=0, low0=0, detect_rollover=False)
         t = (carried(0, times) * 1000 + np.int64(time_base)).take(n_time)
         # the column is set by ADDR_X (2); ADDR_Y (3) and VECT_8 (5) emit
         _, n_cols, x_idx = setters_before(code, code_bits(2), code_bits(3, 5))
