@@ -97,6 +97,8 @@ def image_array(msg) -> np.ndarray:
         )
     dt = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    if h == 0 or w == 0:
+        raise ConversionError(f"empty {encoding} image {w}x{h} ({len(msg.data)} bytes)")
     row_bytes = w * channels * dt.itemsize
     data = _byte_view(msg.data)
     if step < row_bytes or len(data) != step * h:
@@ -129,7 +131,12 @@ def rgb_from_msg(msg) -> np.ndarray:
     src = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
     if msg.encoding.startswith("bayer"):
         src = np.ascontiguousarray(src)  # demosaicing wants a plain 2-D buffer
-    return cv2.cvtColor(src, getattr(cv2, _TO_RGB[msg.encoding]))
+    try:
+        return cv2.cvtColor(src, getattr(cv2, _TO_RGB[msg.encoding]))
+    except cv2.error as err:  # e.g. odd width for yuv422, too small for demosaicing
+        raise ConversionError(
+            f"cannot convert {msg.encoding} image {msg.width}x{msg.height} to RGB: "
+            f"{str(err).strip().splitlines()[-1]}") from err
 
 
 def depth_from_msg(msg) -> np.ndarray:
@@ -295,14 +302,12 @@ def _is_compressed(msg) -> bool:
 
 
 def _rgb_from_compressed(msg) -> np.ndarray:
-    import cv2
-
-    encoding, codec = parse_compressed_format(msg.format)
+    _, codec = parse_compressed_format(msg.format)
     if codec not in ("jpeg", "png"):
         raise ConversionError(
             f"CompressedImage format {msg.format!r} is not jpeg/png colour ({len(msg.data)} bytes)"
         )
-    img = cv2.imdecode(_byte_view(msg.data), cv2.IMREAD_UNCHANGED)
+    img = _imdecode(_byte_view(msg.data))
     if img is None:
         raise ConversionError(
             f"cannot decode CompressedImage ({msg.format!r}, {len(msg.data)} bytes)"
@@ -317,13 +322,11 @@ def _rgb_from_compressed(msg) -> np.ndarray:
 
 
 def _depth_from_compressed(msg) -> np.ndarray:
-    import cv2
-
     encoding, codec = parse_compressed_format(msg.format)
     data = _byte_view(msg.data)
     if codec == "png":
         # a plain png of 16-bit millimetres ("16UC1; png compressed ")
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        img = _imdecode(data)
         if img is None or img.dtype != np.uint16 or img.ndim != 2:
             raise ConversionError(
                 f"CompressedImage {msg.format!r} ({len(data)} bytes) is not a 16-bit depth png"
@@ -337,7 +340,7 @@ def _depth_from_compressed(msg) -> np.ndarray:
     if "compresseddepth rvl" in msg.format.lower():
         code = rvl_decode(data[_CDEPTH_HEADER.size :])
     else:
-        code = cv2.imdecode(data[_CDEPTH_HEADER.size :], cv2.IMREAD_UNCHANGED)
+        code = _imdecode(data[_CDEPTH_HEADER.size :])
     if code is None or code.dtype != np.uint16 or code.ndim != 2:
         raise ConversionError(
             f"compressedDepth {msg.format!r} ({len(data)} bytes) holds no 16-bit png"
@@ -353,6 +356,18 @@ def _depth_from_compressed(msg) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- helpers
+def _imdecode(data: np.ndarray) -> np.ndarray | None:
+    """cv2.imdecode (IMREAD_UNCHANGED) that returns None for empty or undecodable input."""
+    import cv2
+
+    if len(data) == 0:
+        return None
+    try:
+        return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+
+
 def _byte_view(data) -> np.ndarray:
     """uint8 [N] view of a message's data (ndarray, bytes-like, or a list of ints)."""
     if isinstance(data, np.ndarray):
