@@ -28,7 +28,7 @@ import torch
 from slam_nodes.assets.baselines import grid_sdf_fit
 from slam_nodes.assets.meshing import mesh_from_grid
 from slam_nodes.assets.prior import TriplanePrior
-from slam_nodes.assets.samples import SDF_TRUNC, from_canonical, sdf_scale, to_canonical
+from slam_nodes.assets.samples import CANON_HALF, SDF_TRUNC, from_canonical, sdf_scale, to_canonical
 from slam_nodes.assets.shapes import CATEGORIES, make_shape, shape_mesh
 from slam_nodes.assets.types import Alternative, AssetError, CompletedAsset, ObjectObservation
 
@@ -216,8 +216,8 @@ class AssetCompleter:
         with torch.no_grad():
             vals = torch.cat([self.prior.decoder.query(planes, c)[0] for c in xyz.split(65536, 1)], 1)
         vals = vals.view(res, res, res).numpy()
-        # outside the box (canonical |x| > 0.9) is empty space
-        outside = (xyz.abs() > 0.9).any(-1).view(res, res, res).numpy()
+        # outside the box (canonical |x| > CANON_HALF, plus half a voxel) is empty space
+        outside = (xyz.abs() > CANON_HALF + 1.0 / (res - 1)).any(-1).view(res, res, res).numpy()
         vals = np.where(outside, np.maximum(vals, 0.01), vals)
         return vals, np.full(3, -1.0), np.full(3, 2.0 / (res - 1))
 

@@ -40,7 +40,7 @@ def _fscore(pred_to_gt: np.ndarray, gt_to_pred: np.ndarray, tau: float) -> float
 
 
 def completion_scores(pred_mesh, gt_mesh, observed_points_m: np.ndarray, tau: float = 0.01,
-                      n: int = 20000, observed_radius: float = 0.03) -> CompletionScores:
+                      n: int = 40000, observed_radius: float = 0.03) -> CompletionScores:
     """Score a completed mesh against the ground-truth mesh (both metres, object frame).
 
     GT surface points within `observed_radius` x size of an observed point form the observed part,

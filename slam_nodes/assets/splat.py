@@ -86,11 +86,17 @@ def render_mesh_targets(mesh, viewmats: np.ndarray, Ks: np.ndarray, res: int) ->
 
 
 def render_splats(means, quats, scales, opacities, colors, viewmats, Ks, res: int):
-    """Render Gaussians with gsplat's torch projection and dense alpha compositing.
+    """Render Gaussians: gsplat's CUDA rasteriser on a CUDA device, else gsplat's torch
+    projection and dense alpha compositing (CPU reference).
 
     means [N,3], quats [N,4], scales [N,3] (linear), opacities [N], colors [N,3]; viewmats [C,4,4],
     Ks [C,3,3] -> rgb [C,H,W,3], alpha [C,H,W]. Memory grows as C*N*H*W: keep N and res small.
     """
+    if means.is_cuda:
+        from gsplat import rasterization
+
+        img, alpha, _ = rasterization(means, quats, scales, opacities, colors, viewmats, Ks, res, res)
+        return img, alpha[..., 0]
     from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci
 
     covars, _ = _quat_scale_to_covar_preci(quats, scales, True, False, triu=False)
@@ -113,9 +119,16 @@ def render_splats(means, quats, scales, opacities, colors, viewmats, Ks, res: in
 
 
 def fit_splats(mesh, num_gaussians: int = 400, num_views: int = 8, res: int = 32, steps: int = 80,
-               views_per_step: int = 1, seed: int = 0) -> Splats:
-    """Fit `num_gaussians` Gaussians to renders of a vertex-coloured mesh (object frame, metres)."""
+               views_per_step: int = 1, seed: int = 0, device: str = "auto") -> Splats:
+    """Fit `num_gaussians` Gaussians to renders of a vertex-coloured mesh (object frame, metres).
+
+    device "auto" uses CUDA (gsplat's CUDA rasteriser) when torch sees a GPU, else the CPU path.
+    """
     import trimesh
+
+    from slam_nodes.optional import has_cuda
+
+    dev = torch.device("cuda" if device == "auto" and has_cuda() else ("cpu" if device == "auto" else device))
 
     torch.manual_seed(seed)
     center = mesh.bounds.mean(0)
@@ -129,21 +142,22 @@ def fit_splats(mesh, num_gaussians: int = 400, num_views: int = 8, res: int = 32
     rgb0 = vcol[np.asarray(mesh.faces)[face]].mean(1)
     spacing = np.sqrt(mesh.area / len(pts))
     f32 = torch.float32
-    means = torch.tensor(pts, dtype=f32, requires_grad=True)
-    log_s = torch.full((len(pts), 3), float(np.log(spacing * 0.7)), requires_grad=True)
-    quats = torch.tensor(np.tile([1.0, 0, 0, 0], (len(pts), 1)), dtype=f32, requires_grad=True)
-    op = torch.full((len(pts),), 2.0, requires_grad=True)
+    means = torch.tensor(pts, dtype=f32, device=dev, requires_grad=True)
+    log_s = torch.full((len(pts), 3), float(np.log(spacing * 0.7)), device=dev, requires_grad=True)
+    quats = torch.tensor(np.tile([1.0, 0, 0, 0], (len(pts), 1)), dtype=f32, device=dev, requires_grad=True)
+    op = torch.full((len(pts),), 2.0, device=dev, requires_grad=True)
     col = torch.tensor(np.log(np.clip(rgb0, 0.02, 0.98) / (1 - np.clip(rgb0, 0.02, 0.98))), dtype=f32,
-                       requires_grad=True)
+                       device=dev, requires_grad=True)
     opt = torch.optim.Adam([{"params": [means], "lr": 1e-3 * radius}, {"params": [log_s, quats], "lr": 0.01},
                             {"params": [op, col], "lr": 0.05}])
-    V = torch.as_tensor(viewmats, dtype=f32)
-    Kt = torch.as_tensor(Ks, dtype=f32)
-    T_rgb, T_a = torch.as_tensor(tgt_rgb, dtype=f32), torch.as_tensor(tgt_a, dtype=f32)
+    V = torch.as_tensor(viewmats, dtype=f32, device=dev)
+    Kt = torch.as_tensor(Ks, dtype=f32, device=dev)
+    T_rgb = torch.as_tensor(tgt_rgb, dtype=f32, device=dev)
+    T_a = torch.as_tensor(tgt_a, dtype=f32, device=dev)
     rng = np.random.default_rng(seed)
     loss_v = float("nan")
     for _ in range(steps):
-        sel = torch.as_tensor(rng.choice(num_views, views_per_step, replace=False))
+        sel = torch.as_tensor(rng.choice(num_views, views_per_step, replace=False), device=dev)
         rgb, a = render_splats(means, quats / quats.norm(dim=-1, keepdim=True), log_s.exp(), torch.sigmoid(op),
                                torch.sigmoid(col), V[sel], Kt[sel], res)
         loss = (rgb - T_rgb[sel]).abs().mean() + (a - T_a[sel]).abs().mean()
@@ -152,10 +166,12 @@ def fit_splats(mesh, num_gaussians: int = 400, num_views: int = 8, res: int = 32
         opt.step()
         loss_v = float(loss.detach())
     q = quats.detach()
-    return Splats(means.detach().numpy().astype(np.float32), log_s.detach().numpy().astype(np.float32),
-                  (q / q.norm(dim=-1, keepdim=True)).numpy().astype(np.float32),
-                  op.detach().numpy().astype(np.float32), torch.sigmoid(col).detach().numpy().astype(np.float32),
-                  fit_l1=loss_v)
+
+    def np32(t: torch.Tensor) -> np.ndarray:
+        return t.detach().cpu().numpy().astype(np.float32)
+
+    return Splats(np32(means), np32(log_s), np32(q / q.norm(dim=-1, keepdim=True)), np32(op),
+                  np32(torch.sigmoid(col)), fit_l1=loss_v)
 
 
 def splat_ply_fields() -> list[str]:
