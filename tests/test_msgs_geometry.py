@@ -69,6 +69,18 @@ def test_unnormalised_and_zero_quaternion():
         pose_from_msg(msg)
     with pytest.raises(ConversionError, match="NaN"):
         pose_to_msg(np.full((4, 4), np.nan))
+    msg = pose_to_msg(np.eye(4))
+    msg.position.y = np.inf
+    with pytest.raises(ConversionError, match="position"):
+        pose_from_msg(msg)
+    tmsg = transform_to_msg(np.eye(4))
+    tmsg.translation.x = np.nan
+    with pytest.raises(ConversionError, match="translation"):
+        transform_from_msg(tmsg)
+    path = path_to_msg(Trajectory(np.array([1, 2]), np.stack([np.eye(4)] * 2)), "map")
+    path.poses[1].pose.position.z = np.nan
+    with pytest.raises(ConversionError, match="Path pose 1"):
+        path_from_msg(path)
 
 
 def test_pose_stamped_and_tf_message():

@@ -1,7 +1,8 @@
 """geometry_msgs, tf2_msgs, nav_msgs and sensor_msgs/Imu <-> poses, trajectories and samples.
 
 Poses are 4x4 float64 `T_a_b` (points in b to a), time is int64 ns (DESIGN.md section 4).
-Quaternions are normalised on read; a zero quaternion raises ConversionError.
+Quaternions are normalised on read; a zero or non-finite quaternion, and a non-finite position,
+translation, velocity or IMU vector, raise ConversionError.
 For a /tf transform from `parent` (header.frame_id) to `child` (child_frame_id) the matrix is
 T_parent_child; an Odometry's pose is T_frame_child (header.frame_id <- child_frame_id), its twist
 is in the child frame (REP-105 / nav_msgs convention).
@@ -84,10 +85,16 @@ def _check_pose(T: np.ndarray) -> np.ndarray:
     return T
 
 
+def _vec3(msg, what: str = "vector") -> np.ndarray:
+    v = np.array([msg.x, msg.y, msg.z], dtype=np.float64)
+    if not np.isfinite(v).all():
+        raise ConversionError(f"{what} {v.tolist()} is not finite")
+    return v
+
+
 def pose_from_msg(msg) -> np.ndarray:
     """4x4 float64 of a geometry_msgs/Pose."""
-    p = msg.position
-    return pose_from_tq(np.array([p.x, p.y, p.z], dtype=np.float64), _quat_of(msg.orientation))
+    return pose_from_tq(_vec3(msg.position, "position"), _quat_of(msg.orientation))
 
 
 def pose_to_msg(T: np.ndarray):
@@ -102,8 +109,7 @@ def pose_to_msg(T: np.ndarray):
 
 def transform_from_msg(msg) -> np.ndarray:
     """4x4 float64 of a geometry_msgs/Transform."""
-    t = msg.translation
-    return pose_from_tq(np.array([t.x, t.y, t.z], dtype=np.float64), _quat_of(msg.rotation))
+    return pose_from_tq(_vec3(msg.translation, "translation"), _quat_of(msg.rotation))
 
 
 def transform_to_msg(T: np.ndarray):
@@ -160,10 +166,6 @@ def _cov(values, name: str) -> np.ndarray:
     return cov.reshape(6, 6)
 
 
-def _vec3(msg) -> np.ndarray:
-    return np.array([msg.x, msg.y, msg.z], dtype=np.float64)
-
-
 def _vec3_msg(v) -> object:
     v = np.asarray(v, dtype=np.float64).reshape(3)
     return msg_class("geometry_msgs/msg/Vector3")(x=v[0], y=v[1], z=v[2])
@@ -202,6 +204,9 @@ def path_from_msg(msg) -> Trajectory:
     stamps = np.fromiter((stamp_to_ns(p.header.stamp) for p in msg.poses), np.int64, n)
     t = np.array([[p.pose.position.x, p.pose.position.y, p.pose.position.z]
                   for p in msg.poses], dtype=np.float64).reshape(n, 3)
+    if not np.isfinite(t).all():
+        bad = int(np.flatnonzero(~np.isfinite(t).all(axis=1))[0])
+        raise ConversionError(f"Path pose {bad} has a non-finite position")
     q = np.array([_quat_of(p.pose.orientation) for p in msg.poses]).reshape(n, 4)
     poses = pose_from_tq(t, q) if n else np.zeros((0, 4, 4))
     return Trajectory(stamps, poses)
