@@ -12,6 +12,9 @@ Interface (DESIGN.md section 5):
 
 Callbacks only convert and enqueue (STYLE.md point 10); `process()` does the heavy work and
 runs in the runtime's worker. Every output carries the input's stamp, never the wall clock.
+Threads: live runtimes call callbacks/timers from one thread and `process()` from another; the
+node's state is guarded by `_lock` and the engine by `_engine_lock`, which the engine step
+holds without blocking callbacks (the mesh timer skips a round while the engine is busy).
 
 Frames: the engine reports T_world_cam with world = first camera's optical frame. With
 T_body_cam the configured extrinsic, the map frame is the body frame at the first frame:
@@ -21,6 +24,7 @@ T_map_body(t) = T_body_cam @ T_world_cam(t) @ inv(T_body_cam).
 from __future__ import annotations
 
 import collections
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,12 +83,15 @@ class EnSlamNode:
         self.T_body_cam = pose_from_tq(t, q)
         self.T_cam_body = invert_pose(self.T_body_cam)
         self.monitor = diag.InputMonitor(self.log)
+        self._warned_silent: set[str] = set()
         self.paused = False
         self.cameras: dict[str, Any] = {}
         self.events: list = []
         self.pairer = ApproximateTimePairer(("rgb", "depth"), int(config.sync.sync_slop_s * NS),
                                             config.sync.queue_size)
         self.queue: collections.deque[_Pending] = collections.deque()
+        self._lock = threading.RLock()
+        self._engine_lock = threading.Lock()
         self.blocks = MeshBlockPublisher(config.mesh.block_size_m, config.mesh.triangle_budget)
         self._reset_state()
         self._declare_interface()
@@ -189,7 +196,9 @@ class EnSlamNode:
 
             stamp = self._arrived(topic, msg)
             try:
-                self.cameras[which] = camera_from_msg(msg)
+                camera = camera_from_msg(msg)
+                with self._lock:
+                    self.cameras[which] = camera
             except (ConversionError, ValueError) as err:
                 self.monitor.skipped(topic, stamp, f"bad camera_info: {err}")
 
@@ -203,7 +212,9 @@ class EnSlamNode:
             self.monitor.skipped("events", stamp, f"decode error: {err}")
             return
         if len(batch):
-            self.events.append(batch)
+            with self._lock:
+                self.events.append(batch)
+                del self.events[:-1000]  # bounded when no frames consume them
 
     def _on_points(self, msg) -> None:
         from slam_nodes.msgs.pointcloud import scan_from_msg
@@ -216,12 +227,17 @@ class EnSlamNode:
 
     def _arrived(self, topic: str, msg) -> int:
         now = self.rt.now_ns()
-        if self.monitor.start_ns is None:
-            self.monitor.start_ns = now
-        self.monitor.received(topic, now)
+        with self._lock:
+            if self.monitor.start_ns is None:
+                self.monitor.start_ns = now
+            self.monitor.received(topic, now)
         return stamp_to_ns(msg.header.stamp)
 
     def _pair(self, stream: str, stamp: int, item) -> None:
+        with self._lock:
+            self._pair_locked(stream, stamp, item)
+
+    def _pair_locked(self, stream: str, stamp: int, item) -> None:
         pairs, drops = self.pairer.push(stream, stamp, item)
         for d in drops:
             self.monitor.skipped(f"{d.stream}/image", d.stamp_ns, f"sync: {d.reason}")
@@ -229,48 +245,66 @@ class EnSlamNode:
             self._enqueue(_Pending(p.stamp_b_ns, p.a, p.b))  # depth stamp is the frame stamp
 
     def _enqueue(self, item: _Pending) -> None:
-        if len(self.queue) >= self.cfg.sync.queue_size:
-            old = self.queue.popleft()
-            self.monitor.skipped("frames", old.stamp_ns, "processing queue full (node slower "
-                                 "than the input rate)")
-        self.queue.append(item)
+        with self._lock:
+            if len(self.queue) >= self.cfg.sync.queue_size:
+                old = self.queue.popleft()
+                self.monitor.skipped("frames", old.stamp_ns, "processing queue full (node "
+                                     "slower than the input rate)")
+            self.queue.append(item)
 
     # ------------------------------------------------------------------ worker (heavy)
     def process(self) -> bool:
         """Process one queued frame; True when more are waiting."""
-        if not self.queue:
-            return False
-        item = self.queue.popleft()
-        self._process_frame(item)
-        return bool(self.queue)
+        with self._lock:
+            if not self.queue:
+                return False
+            item = self.queue.popleft()
+            prepared = self._prepare(item)
+        if prepared is not None:
+            frame, camera = prepared
+            try:
+                with self._engine_lock:
+                    result = self.engine.step(frame)
+            except (SlamNodesError, ValueError, RuntimeError) as err:
+                with self._lock:
+                    self.monitor.skipped("frames", item.stamp_ns, f"engine error: {err}")
+            else:
+                with self._lock:
+                    self._accept(item.stamp_ns, camera, result)
+        with self._lock:
+            return bool(self.queue)
 
-    def _process_frame(self, item: _Pending) -> None:
+    def _prepare(self, item: _Pending):
+        """(RGBDFrame, camera) to track, or None when the frame is skipped (reason counted)."""
         cfg = self.cfg
         if self.paused:
             self.monitor.skipped("frames", item.stamp_ns, "paused (~/set_paused)")
-            return
+            return None
         if self.last_frame_stamp is not None and item.stamp_ns <= self.last_frame_stamp:
             self.monitor.skipped("frames", item.stamp_ns, "out of order: not after the last "
                                  "processed frame")
-            return
+            return None
         if (cfg.inputs.max_frame_rate_hz > 0 and self.last_frame_stamp is not None
                 and item.stamp_ns - self.last_frame_stamp < NS / cfg.inputs.max_frame_rate_hz):
             self.monitor.skipped("frames", item.stamp_ns, "rate limit: faster than "
                                  f"inputs.max_frame_rate_hz={cfg.inputs.max_frame_rate_hz:g}")
-            return
+            return None
         which = "depth" if item.depth is not None else "rgb"
         camera = self.cameras.get(which)
         if camera is None:
             self.monitor.skipped("frames", item.stamp_ns, f"no CameraInfo received yet on "
                                  f"{which}/camera_info (is it remapped and published?)")
-            return
+            return None
         try:
             frame = self._make_frame(item, camera)
-            result = self.engine.step(frame)
-        except (SlamNodesError, ValueError, RuntimeError) as err:
-            self.monitor.skipped("frames", item.stamp_ns, f"engine error: {err}")
-            return
+        except ValueError as err:
+            self.monitor.skipped("frames", item.stamp_ns, f"bad frame: {err}")
+            return None
+        # claimed now so a later queued frame with an older stamp is rejected
         self.last_frame_stamp = item.stamp_ns
+        return frame, camera
+
+    def _accept(self, stamp_ns: int, camera, result) -> None:
         self.frames_done += 1
         self.last_step = result
         if not result.tracking_ok:
@@ -278,11 +312,11 @@ class EnSlamNode:
         if not self.body_frame:
             self.body_frame = camera.frame_id
         T_world_cam = np.asarray(result.T_world_cam, dtype=np.float64)
-        self.cam_stamps.append(item.stamp_ns)
+        self.cam_stamps.append(stamp_ns)
         self.cam_poses.append(T_world_cam)
         self.body_poses.append(self.T_body_cam @ T_world_cam @ self.T_cam_body)
         self.mesh_dirty = True
-        self._publish_pose_outputs(item.stamp_ns)
+        self._publish_pose_outputs(stamp_ns)
 
     def _make_frame(self, item: _Pending, camera) -> RGBDFrame:
         rgb, depth = item.rgb, item.depth
@@ -328,6 +362,10 @@ class EnSlamNode:
         self.pub_path.publish(path_to_msg(traj, f.map_frame, stamp_ns))
 
     def _on_tf_timer(self) -> None:
+        with self._lock:
+            self._tf_locked()
+
+    def _tf_locked(self) -> None:
         from slam_nodes.msgs.geometry import StampedTransform, tf_to_msg
 
         if not self.body_poses:
@@ -346,11 +384,25 @@ class EnSlamNode:
             self.pub_tf.publish(tf_to_msg(out))
 
     def _on_mesh_timer(self) -> None:
-        if not self.mesh_dirty and not self.blocks.pending and not self.blocks.deleted:
-            return
-        stamp = self.cam_stamps[-1] if self.cam_stamps else 0
-        mesh = self.engine.mesh() if self.mesh_dirty else None
-        self.mesh_dirty = False
+        with self._lock:
+            if not self.mesh_dirty and not self.blocks.pending and not self.blocks.deleted:
+                return
+            stamp = self.cam_stamps[-1] if self.cam_stamps else 0
+            dirty = self.mesh_dirty
+        mesh = None
+        if dirty:
+            if not self._engine_lock.acquire(blocking=False):
+                return  # the engine is busy tracking: try again next period
+            try:
+                mesh = self.engine.mesh()
+            finally:
+                self._engine_lock.release()
+        with self._lock:
+            if dirty:
+                self.mesh_dirty = False
+            self._publish_mesh(mesh, stamp)
+
+    def _publish_mesh(self, mesh, stamp: int) -> None:
         if mesh is not None:
             mesh = _to_map(mesh, self.T_body_cam)
         markers = self.blocks.update(mesh, stamp, self.cfg.frames.map_frame)
@@ -381,6 +433,10 @@ class EnSlamNode:
                                                camera.frame_id))
 
     def _on_diag_timer(self) -> None:
+        with self._lock:
+            self._diag_locked()
+
+    def _diag_locked(self) -> None:
         now = self.rt.now_ns()
         cfg = self.cfg
         statuses = []
@@ -392,12 +448,16 @@ class EnSlamNode:
                       "peak_rate_hz": f"{st.peak_rate_hz:.1f}"}
             values.update({f"skipped: {k}": v for k, v in sorted(st.skipped.items())})
             level, message = diag.OK, "ok"
+            if topic not in silent:
+                self._warned_silent.discard(topic)
             if topic in silent:
                 level = diag.WARN
                 message = (f"topic {full} silent for {silent[topic]:.1f} s - check remapping "
                            f"(ros2 topic info {full}), that the driver publishes, and QoS "
                            f"(inputs.sensor_qos={cfg.inputs.sensor_qos})")
-                self.log.warning(message)
+                if topic not in self._warned_silent:  # once per silence, not every period
+                    self._warned_silent.add(topic)
+                    self.log.warning(message)
             elif st.skipped:
                 level, message = diag.WARN, f"{sum(st.skipped.values())} messages skipped"
             statuses.append((level, f"{NODE_NAME}: input {topic}", message, values))
@@ -416,20 +476,23 @@ class EnSlamNode:
 
     # ------------------------------------------------------------------ services
     def _srv_reset(self, _request) -> ServiceResponse:
-        self.engine.reset()
-        self.pairer.reset()
-        self.queue.clear()
-        self._reset_state()
-        self.blocks.reset()
+        with self._engine_lock, self._lock:
+            self.engine.reset()
+            self.pairer.reset()
+            self.queue.clear()
+            self._reset_state()
+            self.blocks.reset()
         return ServiceResponse(True, "map and trajectory cleared")
 
     def _srv_set_paused(self, value) -> ServiceResponse:
-        self.paused = bool(value)
+        with self._lock:
+            self.paused = bool(value)
         return ServiceResponse(True, "paused" if self.paused else "running")
 
     def _srv_save_map(self, _request) -> ServiceResponse:
         try:
-            files = self.save_map(Path(self.cfg.outputs.map_save_dir))
+            with self._engine_lock, self._lock:
+                files = self.save_map(Path(self.cfg.outputs.map_save_dir))
         except (OSError, SlamNodesError) as err:
             return ServiceResponse(False, f"save failed: {err}")
         return ServiceResponse(True, "wrote " + ", ".join(str(p) for p in files))

@@ -46,6 +46,8 @@ class IcpEngine:
         self.min_fitness = float(min_fitness)
         self.integrate_every = int(integrate_every)
         self.max_step_m = float(max_step_m)
+        import open3d  # noqa: F401 - slow first import paid here, not on the first live frame
+
         self.reset()
 
     @classmethod
@@ -121,7 +123,7 @@ class IcpEngine:
                 attr_names=("tsdf", "weight", "color"),
                 attr_dtypes=(o3c.float32, o3c.float32, o3c.float32),
                 attr_channels=((1), (1), (3)), voxel_size=self.voxel_size_m,
-                block_resolution=16, block_count=20000)
+                block_resolution=8, block_count=4000)
         extrinsic = o3c.Tensor(invert_pose(T_world_cam))
         blocks = self._grid.compute_unique_block_coordinates(
             depth_img, K, extrinsic, 1.0, self.depth_max_m)

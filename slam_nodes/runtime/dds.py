@@ -8,7 +8,8 @@ by a peer is reported (log + the node's incompatibility handler) naming the topi
 
 Threads: `spin()` runs in the caller's thread: it waits on the readers, delivers messages to the
 callbacks and fires timers (ROS time = wall clock, or /clock when `use_sim_time`); a worker
-thread runs the node's heavy `process()`. One lock serialises every call into the node.
+thread runs the node's heavy `process()` (the node guards its own state; callbacks and timers
+are serialised by one lock here).
 Services are not offered over raw DDS (DESIGN.md section 5); they are logged as unavailable.
 """
 
@@ -282,8 +283,7 @@ class DdsRuntime:
             for work in self._workers:
                 more = True
                 while more and not self._stop.is_set():
-                    with self.lock:
-                        more = work()
+                    more = work()
 
     def spin(self, duration_s: float | None = None) -> None:
         """Spin until `stop()`, Ctrl-C or `duration_s` seconds (wall clock)."""

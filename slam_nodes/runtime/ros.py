@@ -4,8 +4,8 @@ Thin on purpose. Messages cross as CDR bytes: subscriptions are created with `ra
 decoded by rosbags; publishers publish rosbags-serialised bytes (rclpy accepts serialised
 messages), so node logic sees the same rosbags objects as offline. Parameters come from
 `--ros-args --params-file config/<set>.yaml` (declared from overrides). Timers use the node
-clock, so `use_sim_time: true` follows /clock. One lock serialises the callbacks, timers and
-the worker thread that runs the heavy `process()`.
+clock, so `use_sim_time: true` follows /clock. One lock serialises callbacks, timers and
+services; a worker thread runs the heavy `process()` (the node guards its own state).
 """
 
 from __future__ import annotations
@@ -141,8 +141,7 @@ class RclpyRuntime:
             for work in self._workers:
                 more = True
                 while more and not self._stop.is_set():
-                    with self.lock:
-                        more = work()
+                    more = work()
 
     def stop(self) -> None:
         self._stop.set()
