@@ -25,9 +25,9 @@ small = st.integers(0, 12)
 def _outcome(fn, msg):
     """Run fn(msg): a value or ConversionError are fine; anything else fails the test."""
     try:
-        fn(msg)
+        return fn(msg)
     except ConversionError:
-        pass
+        return None
 
 
 @settings(max_examples=150, deadline=None)
@@ -68,13 +68,15 @@ def test_point_clouds(fields, h, w, point_step, row_step, n, big):
         fields=[PointField(name=a, offset=o, datatype=d, count=c) for a, o, d, c in fields],
         is_bigendian=big, point_step=point_step, row_step=row_step,
         data=np.arange(n, dtype=np.uint8), is_dense=False)
-    _outcome(scan_from_msg, msg)
+    scan = _outcome(scan_from_msg, msg)
+    if scan is not None:
+        assert np.isfinite(scan.xyz).all()
 
 
 @settings(max_examples=100, deadline=None)
 @given(model=st.sampled_from(["plumb_bob", "rational_polynomial", "equidistant", "", "x"]),
-       k=st.lists(st.floats(-1e3, 1e3), min_size=9, max_size=9),
-       d=st.lists(st.floats(-1, 1), max_size=9), w=st.integers(0, 100), h=st.integers(0, 100),
+       k=st.lists(st.floats(-1e3, 1e3) | st.just(np.nan), min_size=9, max_size=9),
+       d=st.lists(st.floats(-1, 1) | st.just(np.inf), max_size=9), w=st.integers(0, 100), h=st.integers(0, 100),
        roi=st.tuples(small, small, small, small), binning=st.tuples(small, small))
 def test_camera_infos(model, k, d, w, h, roi, binning):
     msg = msg_class("sensor_msgs/msg/CameraInfo")(
@@ -83,4 +85,7 @@ def test_camera_infos(model, k, d, w, h, roi, binning):
         binning_x=binning[0], binning_y=binning[1],
         roi=msg_class("sensor_msgs/msg/RegionOfInterest")(
             x_offset=roi[0], y_offset=roi[1], height=roi[2], width=roi[3], do_rectify=False))
-    _outcome(camera_from_msg, msg)
+    cam = _outcome(camera_from_msg, msg)
+    if cam is not None:  # a model that was accepted is usable
+        assert np.isfinite(cam.K).all() and np.isfinite(cam.D).all()
+        assert cam.fx > 0 and cam.fy > 0 and cam.width > 0 and cam.height > 0

@@ -108,6 +108,10 @@ def test_invalid_cameras_raise():
         CameraModel(640, 480, np.zeros((3, 3)))
     with pytest.raises(ValueError, match="positive"):
         CameraModel(0, 480, K)
+    with pytest.raises(ValueError, match="finite"):
+        CameraModel(640, 480, np.where(K == 520.0, np.nan, K))
+    with pytest.raises(ValueError, match="finite"):
+        CameraModel(640, 480, K, "plumb_bob", [np.inf, 0, 0, 0, 0])
     # 'none' with non-zero coefficients is upgraded to plumb_bob rather than ignored
     assert CameraModel(640, 480, K, "none", PLUMB_BOB).distortion_model == "plumb_bob"
 

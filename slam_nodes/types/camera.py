@@ -45,6 +45,8 @@ class CameraModel:
             raise ValueError(f"unsupported distortion model {model!r}; expected one of {MODELS}")
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"camera size must be positive, got {self.width}x{self.height}")
+        if not (np.isfinite(K).all() and np.isfinite(D).all()):
+            raise ValueError(f"camera intrinsics must be finite, got K={K.tolist()} D={D.tolist()}")
         if K[0, 0] <= 0 or K[1, 1] <= 0:
             raise ValueError(f"focal lengths must be positive, got fx={K[0, 0]} fy={K[1, 1]}")
         if model == "none" and np.any(D != 0):
