@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from slam_nodes.errors import DecodeError
-from slam_nodes.events import iter_raw, read_raw
+from slam_nodes.events import iter_raw, read_aedat4, read_raw
 from slam_nodes.events.raw import parse_raw_header
 
 
@@ -57,3 +57,21 @@ def test_header_parsing_and_errors(tmp_path):
     path.write_bytes(b"% evt 2.0\n" + np.array([0x5000_0000], "<u4").tobytes())
     with pytest.raises(DecodeError, match="byte 10"):
         read_raw(path)
+
+
+def test_aedat4_events_match_the_files_own_data_table(shared_data, tmp_path):
+    path = shared_data / "event_files" / "davis_aedat4" / "sample.aedat4"
+    batch, trig, info = read_aedat4(path)
+    # tonic's "118651" counts 8-byte records of the whole file (an AEDAT2/3 reader applied to
+    # an AEDAT4 file); the recorder's own data table lists the true number of events
+    assert len(batch) == info["table_counts"][0] == 111954
+    assert (batch.num_on, batch.num_off) == (55023, 56931)
+    assert (batch.width, batch.height) == (320, 240)
+    assert int(batch.x.max()) == 319 and int(batch.y.max()) == 239
+    assert np.all(np.diff(batch.t) >= 0) and 0.58 < (batch.t[-1] - batch.t[0]) / 1e9 < 0.6
+    assert batch.t[0] // 1000 >= 1605507430438338  # after the stream's tsOffset (µs)
+    assert len(trig) == 0
+    bad = tmp_path / "cut.aedat4"
+    bad.write_bytes(path.read_bytes()[:20000])
+    with pytest.raises(DecodeError):
+        read_aedat4(bad)
