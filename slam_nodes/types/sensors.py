@@ -130,10 +130,15 @@ class LidarScan:
     def __post_init__(self) -> None:
         self.xyz = np.asarray(self.xyz, dtype=np.float32).reshape(-1, 3)
         n = len(self.xyz)
-        for name in ("intensity", "ring", "time_ns"):
+        for name, dtype in (("intensity", np.float32), ("ring", np.uint16),
+                            ("time_ns", np.int64)):
             arr = getattr(self, name)
-            if arr is not None and len(arr) != n:
+            if arr is None:
+                continue
+            arr = np.asarray(arr, dtype=dtype).reshape(-1)
+            if len(arr) != n:
                 raise ValueError(f"LidarScan.{name} has {len(arr)} values for {n} points")
+            setattr(self, name, arr)
 
     def __len__(self) -> int:
         return len(self.xyz)
