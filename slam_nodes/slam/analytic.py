@@ -25,7 +25,7 @@ class BoxRoomScene:
     def texture(self, p: np.ndarray) -> np.ndarray:
         """RGB [N, 3] in [0, 1] at world points [N, 3]."""
         s = np.sin(3.0 * p) * 0.5 + 0.5
-        chk = ((np.floor(p[:, 0] * 2) + np.floor(p[:, 1] * 2) + np.floor(p[:, 2] * 2)) % 2)
+        chk = np.floor(p * 2 + 0.25).sum(axis=1) % 2   # checker edges off the walls
         return np.clip(0.15 + 0.5 * s[:, [0, 1, 2]] * 0.8 + 0.25 * chk[:, None], 0, 1)
 
     def cast(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:

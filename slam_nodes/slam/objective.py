@@ -39,14 +39,16 @@ def ray_objective(field: SdfField, origins: torch.Tensor, dirs: torch.Tensor,
                   sampling: RaySampling, weights: LossWeights, with_color: bool = True,
                   smooth_grid_size: int = 0, smooth_spacing_m: float = 0.05,
                   response: Response | None = None,
-                  generator: torch.Generator | None = None) -> ObjectiveResult:
+                  generator: torch.Generator | None = None,
+                  perturb: bool = True) -> ObjectiveResult:
     """Weighted loss of world rays [R, 3] against measured t [R] (0 = none) and rgb [R, 3].
 
     Colour is used only where has_rgb [R] is set (LiDAR rays carry none); the smoothness term is
-    added when smooth_grid_size > 0 and weights.smooth > 0.
+    added when smooth_grid_size > 0 and weights.smooth > 0. `perturb` jitters the uniform
+    samples (mapping); tracking uses fixed samples so losses of different poses compare.
     """
     t = sample_depths(target_t, sampling.near_m, sampling.far_m, sampling.n_uniform,
-                      sampling.n_surface, sampling.surface_range_m, True, generator)
+                      sampling.n_surface, sampling.surface_range_m, perturb, generator)
     use_color = with_color and bool(has_rgb.any()) and weights.rgb > 0
     out = render_rays(field, origins, dirs, t, sampling.truncation_m, use_color, response,
                       field.inside)

@@ -53,7 +53,7 @@ class Tracker:
         dt = torch.zeros(3, device=dev, requires_grad=True)
         opt = torch.optim.Adam([{"params": [w], "lr": self.lr_rot},
                                 {"params": [dt], "lr": self.lr_trans}])
-        best = (float("inf"), T_init.detach().clone(), 0.0)
+        best = (float("inf"), T_init.detach().clone())
         grads = [p.requires_grad for p in field.parameters()]
         for p in field.parameters():
             p.requires_grad_(False)
@@ -66,12 +66,11 @@ class Tracker:
                 T = apply_delta(T_init, w, dt)
                 o, d = batch.to_world(T)
                 res = ray_objective(field, o, d, batch.target_t, batch.rgb, batch.has_rgb,
-                                    self.sampling, self.weights, generator=generator)
+                                    self.sampling, self.weights, generator=generator,
+                                    perturb=False)
                 loss = float(res.total.detach())
                 if loss < best[0]:
-                    err = (res.render.depth.detach() - batch.target_t).abs()
-                    inl = float((err < self.inlier_threshold_m).float().mean())
-                    best = (loss, T.detach().clone(), inl)
+                    best = (loss, T.detach().clone())
                 if _ == iters:
                     break
                 opt.zero_grad(set_to_none=True)
@@ -80,7 +79,18 @@ class Tracker:
         finally:
             for p, g in zip(field.parameters(), grads):
                 p.requires_grad_(g)
-        loss, T_best, inl = best
+        loss, T_best = best
+        inl = self.inlier_ratio(field, batch, T_best)
         ok = bool(torch.isfinite(T_best).all()) and loss < float("inf") and \
             inl >= self.min_inlier_ratio
         return TrackResult(T_best, loss, inl, ok, iters)
+
+    def inlier_ratio(self, field: SdfField, rays: RaySet, T: torch.Tensor) -> float:
+        """Share of measured endpoints (o + t d at pose T) where the map's |SDF| is below the
+        inlier threshold: a direct geometric agreement test of frame and map."""
+        with torch.no_grad():
+            o, d = rays.to_world(T)
+            pts = o + d * rays.target_t[:, None]
+            sdf_m = field(pts, False)[0] * self.sampling.truncation_m
+            ok = (sdf_m.abs() < self.inlier_threshold_m) & field.inside(pts)
+        return float(ok.float().mean()) if len(ok) else 0.0
