@@ -77,6 +77,11 @@ class EnSlamNode:
         if config.engine.name == "icp" and not config.inputs.depth:
             raise ConfigError("engine.name 'icp' tracks on depth: set inputs.depth: true or "
                               "use engine.name: en_slam")
+        if not (config.inputs.rgb or config.inputs.depth):
+            raise ConfigError("inputs: frames are driven by rgb/image or depth/image; a "
+                              "LiDAR-only set (inputs.points alone) is not supported yet - "
+                              "enable inputs.rgb or inputs.depth")
+        self.last_scan = None
         self.engine = engine if engine is not None else build_engine(config.engine)
         t, q = np.asarray(config.frames.body_to_camera[:3]), np.asarray(
             config.frames.body_to_camera[3:])
@@ -221,7 +226,9 @@ class EnSlamNode:
 
         stamp = self._arrived("points", msg)
         try:
-            self.last_scan = scan_from_msg(msg)
+            scan = scan_from_msg(msg)
+            with self._lock:
+                self.last_scan = scan
         except ConversionError as err:
             self.monitor.skipped("points", stamp, f"conversion error: {err}")
 
@@ -331,6 +338,8 @@ class EnSlamNode:
 
             rgb = cv2.resize(rgb, (camera.width, camera.height), interpolation=cv2.INTER_AREA)
         frame = RGBDFrame(item.stamp_ns, camera, rgb, depth)
+        if self.last_scan is not None:  # the latest LiDAR sweep (LidarScan, sensor frame)
+            frame.extra["scan"] = self.last_scan
         if self.events:
             from slam_nodes.types import EventBatch
 
