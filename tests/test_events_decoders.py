@@ -201,3 +201,20 @@ def test_evt3_valid_time_pair_split_across_internal_blocks():
                                                           640, 480)
     assert batch.x.tolist() == [6, 5] and batch.y.tolist() == [4, 4]
     assert batch.t.tolist() == [((3 << 12) | 9) * 1000] * 2
+
+
+def test_trigger_and_libcaer_hand_built():
+    dec = make_decoder(EVENT_PACKET_T)
+    rec = np.array([5 | (3 << 48) | (1 << 63), 9 | (2 << 48)], dtype="<u8")
+    batch, trig = dec.decode_packet("trigger", rec.view(np.uint8), 1000, 640, 480)
+    assert len(batch) == 0
+    assert trig.t.tolist() == [1005, 1009] and trig.id.tolist() == [3, 2]
+    assert trig.polarity.tolist() == [1, 0]
+    # libcaer: {data: x<<17 | y<<2 | p<<1 | valid, int32 µs}; 2^31-1 -> 5 is a rollover
+    data = np.array([(10 << 17) | (20 << 2) | 2 | 1, (11 << 17) | (21 << 2) | 1], dtype="<u4")
+    ts = np.array([2**31 - 1, 5], dtype="<i4")
+    rec = np.stack([data, ts.view("<u4")], axis=1).reshape(-1)
+    batch, _ = dec.decode_packet("libcaer", rec.view(np.uint8), 7_000, 640, 480)
+    assert batch.x.tolist() == [10, 11] and batch.y.tolist() == [20, 21]
+    assert batch.p.tolist() == [1, -1]
+    assert batch.t.tolist() == [7_000 + (2**31 - 1) * 1000, 7_000 + (2**31 + 5) * 1000]

@@ -132,8 +132,7 @@ def expand_vectors(words: np.ndarray, code: np.ndarray, emit_idx: np.ndarray, ba
     Every emitter is reduced to (start, bit mask, polarity) -- a single event is start = its
     coordinate, mask = 1 -- and events are laid out by repeating each emitter popcount times
     and looking up the position of its k-th set bit in a table (no 2-D unpacking, no sort).
-    Returns (events per emitter [U] (np.repeat per-emitter values with it), coordinate
-    uint16 [E], polarity uint8 [E]).
+    Returns (emitter position [E] into emit_idx, coordinate uint16 [E], polarity uint8 [E]).
     """
     vec_code_bits = code_bits(*vector_bits)
     ew = words.take(emit_idx)
@@ -166,10 +165,10 @@ def expand_vectors(words: np.ndarray, code: np.ndarray, emit_idx: np.ndarray, ba
         pol_e[vec_pos] = pol_at.take(is_v)
     counts = _POPCOUNT12.take(mask_e)
     first_slot = np.cumsum(counts) - counts
-    # per event: k-th event of an emitter reads bit position _BIT_POS[_BIT_START[mask] + k]
-    delta = np.repeat(_BIT_START.take(mask_e) - first_slot, counts)
-    bit = _BIT_POS.take(np.arange(len(delta)) + delta)
-    packed = np.repeat(start_e | (pol_e.astype(np.int64) << 20), counts)
-    coord = ((packed + bit) & 0xFFFF).astype(np.uint16)
-    pol = (packed >> 20).astype(np.uint8)
-    return counts, coord, pol
+    # one np.repeat for the owner, then takes (np.repeat is ~3x slower than take per array)
+    owner = np.repeat(np.arange(len(emit_idx)), counts)
+    # the k-th event of an emitter reads bit position _BIT_POS[_BIT_START[mask] + k]
+    delta = (_BIT_START.take(mask_e) - first_slot).take(owner)
+    bit = _BIT_POS.take(np.arange(len(owner)) + delta)
+    coord = ((start_e.take(owner) + bit) & 0xFFFF).astype(np.uint16)
+    return owner, coord, pol_e.take(owner)

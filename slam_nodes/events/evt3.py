@@ -116,9 +116,9 @@ class Evt3Codec:
                         ((trig_words >> 8) & 0xF).astype(np.uint8))
             t_users = t_users[~is_trig]
         if code_mask(code, _VECTOR).any():
-            counts, x, p = expand_vectors(words, code, emit, VECT_BASE_X,
-                                          {VECT_12: 12, VECT_8: 8}, self.addr)
-            out = RawEvents(np.repeat(t_users, counts), x, np.repeat(y, counts), p)
+            owner, x, p = expand_vectors(words, code, emit, VECT_BASE_X,
+                                         {VECT_12: 12, VECT_8: 8}, self.addr)
+            out = RawEvents(t_users.take(owner), x, y.take(owner), p)
         else:
             w = words.take(emit)
             out = RawEvents(t_users, w & 0x7FF, y, ((w >> 11) & 1).astype(np.uint8))

@@ -114,7 +114,7 @@ class LibcaerCmpCodec:
         self.addr.row = int(cols[-1])
         x = cols.take(n_cols)
         if code_mask(code, code_bits(4, 5)).any():
-            counts, y, p = expand_vectors(words, code, emit, 4, {5: 8}, self.addr)
-            return RawEvents(np.repeat(t, counts), np.repeat(x, counts), y, p)
+            owner, y, p = expand_vectors(words, code, emit, 4, {5: 8}, self.addr)
+            return RawEvents(t.take(owner), x.take(owner), y, p)
         w = words.take(emit)
         return RawEvents(t, x, w & 0x7FF, ((w >> 11) & 1).astype(np.uint8))
