@@ -211,3 +211,30 @@ def test_mcap_library_reads_and_decodes_it(tmp_path):
     imgs = [(stamp, d) for t, stamp, d in decoded if t == "/img"]
     assert [s for s, _ in imgs] == [T0 + i * 10**8 for i in range(20)]
     assert bytes(imgs[3][1].data) == bytes(image(3).data)
+
+
+def test_bag_with_and_without_stored_definitions_decodes_every_topic():
+    """A bag that stores a (different) definition for one topic and none for another must
+    still decode both: built-in definitions fill the gaps."""
+    from rosbags.interfaces import (
+        Connection,
+        ConnectionExtRosbag2,
+        MessageDefinition,
+        MessageDefinitionFormat,
+    )
+
+    from slam_nodes.io.bag_typestore import bag_typestore
+
+    ext = ConnectionExtRosbag2("cdr", [])
+    custom = Connection(1, "/blob", "my_msgs/msg/Blob",
+                        MessageDefinition(MessageDefinitionFormat.MSG, "float64 value"),
+                        "", 1, ext, None)
+    bare = Connection(2, "/s", "std_msgs/msg/String",
+                      MessageDefinition(MessageDefinitionFormat.NONE, ""), "", 1, ext, None)
+    store = bag_typestore([custom, bare], is_ros2=True)
+    assert store is not get_typestore()
+    raw = get_typestore().serialize_cdr(string("x"), "std_msgs/msg/String")
+    assert store.deserialize_cdr(raw, "std_msgs/msg/String").data == "x"
+    blob = store.types["my_msgs/msg/Blob"](value=2.5)
+    assert store.deserialize_cdr(store.serialize_cdr(blob, "my_msgs/msg/Blob"),
+                                 "my_msgs/msg/Blob").value == 2.5

@@ -66,13 +66,19 @@ def bag_typestore(connections: Iterable[Connection], is_ros2: bool) -> Typestore
     ROS 1 bags always get their own store (their std_msgs/Header has `seq`); ROS 2 bags get the
     shared store unless the bag defines a type it lacks or defines one differently.
     """
+    connections = list(connections)
     base = get_typestore()
     stored = definitions_from_connections(connections)
     differs = any(base.fielddefs.get(name) != defs for name, defs in stored.items())
     if is_ros2 and not differs:
         return base
-    # Register only what the bag's types need (registering all ~400 Jazzy types costs ~0.2 s).
-    needed = with_dependencies(stored, base.fielddefs)
+    # Register only what the bag's types need (registering all ~400 Jazzy types costs ~0.2 s):
+    # the stored definitions, built-in ones for topics whose definition the bag lacks, and
+    # their dependencies.
+    needed = {c.msgtype: base.fielddefs[c.msgtype] for c in connections
+              if c.msgtype not in stored and c.msgtype in base.fielddefs}
+    needed.update(stored)
+    needed = with_dependencies(needed, base.fielddefs)
     store = rosbags_typestore(Stores.EMPTY)
     store.register(needed)
     return store
