@@ -218,3 +218,18 @@ def test_trigger_and_libcaer_hand_built():
     assert batch.x.tolist() == [10, 11] and batch.y.tolist() == [20, 21]
     assert batch.p.tolist() == [1, -1]
     assert batch.t.tolist() == [7_000 + (2**31 - 1) * 1000, 7_000 + (2**31 + 5) * 1000]
+
+
+def test_header_time_reference_keeps_sensor_intervals(bags):
+    msgs = [m for _, m in _read_msgs(bags / "event_camera_codecs/test_data_evt3_trigger")]
+    sensor = make_decoder(EVENT_PACKET_T)
+    header = make_decoder(EVENT_PACKET_T, time_reference="header")
+    a = EventBatch.concatenate([sensor.decode(m)[0] for m in msgs])
+    per_packet = [header.decode(m)[0] for m in msgs]
+    b = EventBatch.concatenate(per_packet)
+    stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in msgs]
+    assert int(b.t[0]) == stamps[0]
+    np.testing.assert_array_equal(b.t - a.t, np.full(len(a), header.clock_offset_ns))
+    # with one fixed offset, every packet's first event stays within 20 ms of its stamp
+    drift = [abs(int(e.t[0]) - s) for e, s in zip(per_packet, stamps) if len(e)]
+    assert max(drift) < 20_000_000

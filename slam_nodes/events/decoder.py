@@ -53,11 +53,21 @@ class EventDecoder:
     """Stateful decoder of one topic's event messages.
 
     typename: message type ('event_camera_msgs/msg/EventPacket', ...); topic: used in logs.
+    time_reference: 'sensor' (default) reports times exactly as event_camera_codecs does;
+    'header' moves encodings whose clock is not epoch time (evt3, mono, trigger) onto the
+    header clock with one fixed offset, header stamp of the first decoded packet minus its
+    first event time, so intervals stay the sensor's exact ones (libcaer, libcaer_cmp and
+    dvs are epoch time already and are left as they are).
     Counters: num_messages, num_events, num_triggers, num_skipped (decode_many),
     dropped_out_of_bounds.
     """
 
-    def __init__(self, typename: str, topic: str = "") -> None:
+    def __init__(self, typename: str, topic: str = "", time_reference: str = "sensor") -> None:
+        if time_reference not in ("sensor", "header"):
+            raise ValueError(f"time_reference must be 'sensor' or 'header', not "
+                             f"{time_reference!r}")
+        self.time_reference = time_reference
+        self.clock_offset_ns: int | None = None  # set by the first packet in 'header' mode
         self.typename = _normalise_typename(typename)
         if self.typename not in SUPPORTED_TYPES:
             raise DecodeError(f"no event decoder for message type {typename!r}; supported: "
@@ -71,8 +81,9 @@ class EventDecoder:
         self.dropped_out_of_bounds = 0
 
     def reset(self) -> None:
-        """Forget codec state (e.g. after a seek in a bag)."""
+        """Forget codec state and the header clock offset (e.g. after a seek in a bag)."""
         self._codecs.clear()
+        self.clock_offset_ns = None
 
     # ------------------------------------------------------------------ public entry points
     def decode(self, msg) -> tuple[EventBatch, TriggerEvents]:
@@ -169,6 +180,8 @@ class EventDecoder:
         buf = as_uint8(events)
         try:
             raw = codec.decode(buf, time_base)
+            if self.time_reference == "header" and not codec.epoch_time:
+                self._to_header_clock(raw, stamp_ns)
         except DecodeError as err:
             raise DecodeError(f"{self.topic} @ {stamp_ns}: {err}") from err
         except (ValueError, IndexError, OverflowError) as err:
@@ -186,6 +199,15 @@ class EventDecoder:
                                   f"{encoding!r} (supported: {', '.join(CODECS)})")
             codec = self._codecs[encoding] = cls()
         return codec
+
+    def _to_header_clock(self, raw: RawEvents, stamp_ns) -> None:
+        if self.clock_offset_ns is None:
+            first = [int(a[0]) for a in (raw.t, raw.trig_t) if len(a)]
+            if stamp_ns is None or not first:
+                return  # nothing to anchor on yet
+            self.clock_offset_ns = int(stamp_ns) - min(first)
+        raw.t = raw.t + self.clock_offset_ns
+        raw.trig_t = raw.trig_t + self.clock_offset_ns
 
     @staticmethod
     def _stamp(msg) -> int | None:
@@ -230,6 +252,7 @@ class EventDecoder:
                            stamp_ns, n, width, height, self.dropped_out_of_bounds)
 
 
-def make_decoder(typename: str, topic: str = "") -> EventDecoder:
+def make_decoder(typename: str, topic: str = "", time_reference: str = "sensor"
+                 ) -> EventDecoder:
     """An EventDecoder for a message type name; DecodeError for unsupported types."""
-    return EventDecoder(typename, topic)
+    return EventDecoder(typename, topic, time_reference)

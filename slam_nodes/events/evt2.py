@@ -26,6 +26,7 @@ class Evt2Codec:
     """Stateful EVT2 decoder: decode(buf) -> RawEvents."""
 
     encoding = "evt2"
+    epoch_time = False  # sensor clock (µs since camera start)
 
     def __init__(self) -> None:
         self.reset()

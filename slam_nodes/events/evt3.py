@@ -41,6 +41,7 @@ class Evt3Codec:
     """Stateful EVT3 decoder: decode(buf) -> RawEvents; state carries across calls."""
 
     encoding = "evt3"
+    epoch_time = False  # sensor clock (µs since camera start)
 
     def __init__(self) -> None:
         self.reset()

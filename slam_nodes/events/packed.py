@@ -32,6 +32,7 @@ class MonoCodec:
     """'mono' packets: stateless apart from time_base, which every message carries."""
 
     encoding = "mono"
+    epoch_time = False  # time_base + offset: the driver's clock, not necessarily epoch
 
     def reset(self) -> None:
         """Nothing to forget: mono records are self-contained."""
@@ -49,6 +50,7 @@ class TriggerCodec:
     """'trigger' packets: mono-layout records that are all external trigger events."""
 
     encoding = "trigger"
+    epoch_time = False
 
     def reset(self) -> None:
         """Nothing to forget."""
@@ -66,6 +68,7 @@ class LibcaerCodec:
     """'libcaer' packets of 8-byte polarity events; no state beyond the message."""
 
     encoding = "libcaer"
+    epoch_time = True  # time_base is host epoch time
     _ROLLOVER_NS = np.uint64((1 << 31) * 1000)
 
     def reset(self) -> None:
@@ -92,6 +95,7 @@ class LibcaerCmpCodec:
     """'libcaer_cmp' compressed packets; column/vector state carries across packets."""
 
     encoding = "libcaer_cmp"
+    epoch_time = True
 
     def __init__(self) -> None:
         self.reset()
