@@ -14,7 +14,8 @@ logger = logging.getLogger(__name__)
 class RawEvents:
     """Events of one packet as the codec produced them, before bounds checks.
 
-    t: int64 [N] ns (sensor time or epoch time, see each codec); x, y: int64 [N] pixels;
+    t: int64 [N] ns (sensor time or epoch time, see each codec); x, y: integer [N] pixels
+    (uint16 from most codecs);
     p: uint8 [N] 0 (OFF) / 1 (ON). Trigger events: trig_t int64 [M] ns, trig_edge uint8 [M]
     (0/1), trig_id uint8 [M].
     """
