@@ -31,7 +31,8 @@ class SdfField(nn.Module):
                  mlp_width: int = 32, mlp_hidden_layers: int = 2, implementation: str = "auto",
                  device: str | torch.device = "cpu", seed: int = 0) -> None:
         super().__init__()
-        bounds = np.asarray(bounds_m, dtype=np.float64).reshape(2, 3)
+        # rounded to float32 first, so a reload from the float32 buffer rebuilds the same grid
+        bounds = np.asarray(bounds_m, dtype=np.float32).astype(np.float64).reshape(2, 3)
         extent = bounds[1] - bounds[0]
         if not np.all(np.isfinite(bounds)) or np.any(extent <= 0):
             raise ConfigError(f"scene bounds must be finite with max > min, got {bounds.tolist()}")

@@ -1,0 +1,58 @@
+"""SlamConfig: presets, YAML loading, unknown keys and wrong types rejected."""
+
+from __future__ import annotations
+
+import pytest
+
+from slam_nodes.errors import ConfigError
+from slam_nodes.slam.config import SlamConfig, load_config, to_dict
+from slam_nodes.slam.presets import PRESETS
+
+
+def test_presets_load_and_differ():
+    lite = load_config(preset="cpu-lite")
+    full = load_config()
+    gpu = load_config(preset="gpu-quality")
+    assert lite.preset == "cpu-lite" and full.preset == "default"
+    assert lite.image_scale == 0.25            # 640x480 -> 160x120
+    assert lite.encoding.n_levels < full.encoding.n_levels == 16
+    assert full.render.n_uniform == 32 and full.render.n_surface == 11
+    assert full.loss.sdf_weight == 1000.0 and full.tracking.n_rays == 1024
+    assert gpu.tracking.n_iters > full.tracking.n_iters
+    assert set(PRESETS) == {"cpu-lite", "default", "gpu-quality"}
+
+
+def test_yaml_overrides_on_top_of_preset(tmp_path):
+    p = tmp_path / "slam.yaml"
+    p.write_text("preset: cpu-lite\ntracking:\n  n_iters: 7\nmapping:\n"
+                 "  bounds_m: [[-1, -1, -1], [1, 1, 1]]\n")
+    c = load_config(p)
+    assert c.tracking.n_iters == 7 and c.tracking.n_rays == PRESETS["cpu-lite"]["tracking"]["n_rays"]
+    assert c.mapping.bounds_m == [[-1, -1, -1], [1, 1, 1]]
+    ros = tmp_path / "ros.yaml"
+    ros.write_text("slam:\n  ros__parameters:\n    seed: 4\n")
+    assert load_config(ros).seed == 4
+    # round trip through a plain dict
+    assert load_config(to_dict(c)) == c
+
+
+@pytest.mark.parametrize("bad, where", [
+    ({"tracking": {"n_iterz": 3}}, "config.tracking"),
+    ({"nonsense": 1}, "config"),
+    ({"tracking": {"n_iters": "ten"}}, "config.tracking.n_iters"),
+    ({"mapping": {"optimize_poses": 1}}, "config.mapping.optimize_poses"),
+    ({"encoding": 5}, "config.encoding"),
+])
+def test_bad_keys_and_types_are_config_errors(bad, where):
+    with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
+        load_config(bad)
+
+
+def test_unknown_preset_and_unreadable_file(tmp_path):
+    with pytest.raises(ConfigError, match="preset"):
+        load_config(preset="turbo")
+    bad = tmp_path / "x.yaml"
+    bad.write_text("tracking: [unclosed")
+    with pytest.raises(ConfigError):
+        load_config(bad)
+    assert isinstance(load_config(None), SlamConfig)

@@ -1,0 +1,119 @@
+"""End to end: SlamSystem on a short low-resolution analytic RGB-D sequence, bad input,
+outputs (mesh, TUM, checkpoint). One sequence run is shared by the tests of this module."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from slam_nodes.slam.analytic import BoxRoomScene, orbit_trajectory
+from slam_nodes.slam.outputs import (MapMesher, extract_mesh, load_checkpoint, save_outputs)
+from slam_nodes.slam.system import StepResult, build_system
+from slam_nodes.types import CameraModel, RGBDFrame, read_tum
+
+TINY = {
+    "preset": "cpu-lite", "image_scale": 1.0, "num_threads": 1,
+    "encoding": {"n_levels": 6, "log2_hashmap_size": 12, "finest_voxel_m": 0.08},
+    "render": {"n_uniform": 10, "n_surface": 5, "far_m": 5.0},
+    "tracking": {"n_iters": 10, "n_rays": 256, "edge_px": 2, "lr_rot": 3e-3, "lr_trans": 3e-3},
+    "mapping": {"first_iters": 100, "n_iters": 5, "n_rays": 512, "keyframe_pixel_fraction": 0.2},
+    "mesh": {"voxel_size_m": 0.08, "block_size_vox": 8},
+}
+N_FRAMES = 10
+DT_NS = 100_000_000
+
+
+@pytest.fixture(scope="module")
+def run():
+    torch.manual_seed(0)
+    scene = BoxRoomScene()
+    cam = CameraModel.pinhole(64, 48, 56, 56, 31.5, 23.5)
+    poses = orbit_trajectory(N_FRAMES)
+    system = build_system(TINY, initial_T_world_cam=poses[0])
+    results: list[StepResult] = []
+    extra: dict[str, StepResult] = {}
+    for i, T in enumerate(poses):
+        frame = scene.render(cam, T, i * DT_NS)
+        if i == 3:            # a quarter of the depth is NaN: handled, frame still used
+            frame.depth[:12] = np.nan
+        results.append(system.step(frame))
+        if i == 4:            # bad frames between good ones
+            bad = scene.render(cam, T, i * DT_NS + DT_NS // 2)
+            bad.depth[:] = 0.0
+            extra["invalid"] = system.step(bad)
+            extra["backwards"] = system.step(scene.render(cam, T, i * DT_NS - 1))
+    return {"system": system, "results": results, "poses": poses, "extra": extra,
+            "scene": scene, "cam": cam}
+
+
+def test_tracks_sequence_within_ate_bound(run):
+    res, poses = run["results"], run["poses"]
+    assert all(r.tracking_ok and not r.skipped for r in res)
+    traj = run["system"].trajectory()
+    assert len(traj) == N_FRAMES
+    err = traj.poses[:, :3, 3] - np.array(poses)[:, :3, 3]
+    ate = float(np.sqrt((err ** 2).sum(1).mean()))
+    assert ate < 0.02, f"ATE {ate * 100:.2f} cm"
+    moved = np.linalg.norm(poses[-1][:3, 3] - poses[0][:3, 3])
+    assert moved > 0.1                                        # it really had to track
+    assert {"preprocess", "tracking", "mapping", "total"} <= set(res[1].timings_ms)
+    assert any(r.keyframe for r in res) and any(r.mapped for r in res[1:])
+    assert run["system"].store.n_keyframes == 2                # frames 0 and 5
+
+
+def test_bad_input_is_skipped_with_reason(run, caplog):
+    inv, back = run["extra"]["invalid"], run["extra"]["backwards"]
+    assert inv.skipped and not inv.tracking_ok and "valid depth" in inv.reason
+    assert back.skipped and "not after previous" in back.reason
+    assert inv.T_world_cam is not None                         # last good pose is reported
+    nan = run["results"][3]
+    assert not nan.skipped and nan.tracking_ok and "non-finite" in nan.reason
+
+
+def test_gap_resets_velocity_and_is_reported():
+    scene, cam = BoxRoomScene(), CameraModel.pinhole(32, 24, 28, 28, 15.5, 11.5)
+    cfg = {**TINY, "mapping": {**TINY["mapping"], "first_iters": 5},
+           "tracking": {**TINY["tracking"], "n_iters": 2, "max_gap_s": 0.5}}
+    system = build_system(cfg)
+    system.step(scene.render(cam, np.eye(4), 0))
+    r = system.step(scene.render(cam, np.eye(4), 2_000_000_000))
+    assert "gap of 2.000 s" in r.reason
+    assert np.allclose(system._velocity, np.eye(4)) or r.tracking_ok
+    with pytest.raises(TypeError):
+        system.step("not an observation")
+
+
+def test_mesh_is_near_the_true_surface(run):
+    system, scene = run["system"], run["scene"]
+    mesher = MapMesher(system)
+    changed = mesher.update()
+    assert changed and all(len(k) == 3 for k in changed)
+    mesh = mesher.to_trimesh()
+    assert len(mesh.faces) > 50
+    d = np.abs(scene.sdf(np.asarray(mesh.vertices)))
+    assert np.median(d) < 0.05, np.median(d)
+    assert np.asarray(mesh.visual.vertex_colors).shape[1] == 4
+    assert mesher.update() == {}                               # nothing new: nothing re-meshed
+
+
+def test_outputs_round_trip(run, tmp_path):
+    system = run["system"]
+    paths = save_outputs(system, tmp_path)
+    traj = read_tum(paths["trajectory"])
+    ref = system.trajectory()
+    assert np.array_equal(traj.stamps_ns, ref.stamps_ns)
+    assert np.allclose(traj.poses, ref.poses, atol=1e-6)
+    mesh = trimesh.load(paths["mesh"])
+    assert len(mesh.faces) > 50
+    again = load_checkpoint(paths["checkpoint"])
+    pts = torch.rand(500, 3) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(again.field.sdf(pts), system.field.sdf(pts))
+        assert torch.equal(again.field.color(pts), system.field.color(pts))
+    assert np.allclose(again.trajectory().poses, ref.poses)
+    assert again.store.n == system.store.n
+    assert (tmp_path / "config.yaml").read_text().startswith("preset: cpu-lite")
