@@ -18,8 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, help="camera frame rate in Hz")
     parser.add_argument("--event-encoding", choices=("mono", "evt3", "dvs"),
                         help="/events as EventPacket 'mono' (default) or 'evt3', or dvs_msgs/EventArray")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="render threads working ahead of the sensor simulation (default 2)")
     parser.add_argument("--threads", type=int, default=0,
-                        help="ray-casting threads (0: all cores)")
+                        help="Open3D ray-casting threads per render (0: automatic)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bag in --out")
 
 
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         info = generate(cfg, args.out, seed=args.seed, progress=progress, nthreads=args.threads,
+                        workers=args.workers,
                         overwrite=args.overwrite, duration_s=args.duration, width=args.width,
                         height=args.height, rate_hz=args.rate)
     t = info.timings_s

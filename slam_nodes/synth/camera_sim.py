@@ -26,7 +26,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter, minimum_filter
 
 from slam_nodes.errors import ConfigError
-from slam_nodes.synth.render import LUMA
+from slam_nodes.synth.render import luminance
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def expose_rgb(radiance: np.ndarray, exposure_s: float, gain: float, cfg: RGBCon
 
 def log_luminance(radiance: np.ndarray, eps: float) -> np.ndarray:
     """float32 log(luminance + eps) of linear radiance [...,3] (event-camera input)."""
-    return np.log(radiance @ LUMA + np.float32(eps))
+    return np.log(luminance(radiance) + np.float32(eps))
 
 
 def depth_sigma(z: np.ndarray, cfg: DepthConfig) -> np.ndarray:
@@ -160,7 +160,7 @@ def simulate_depth(depth_true: np.ndarray, albedo: np.ndarray, cos_inc: np.ndarr
         zmin = minimum_filter(np.where(depth_true > 0, depth_true, np.inf), size=3)
         edge = (zmax - zmin) > cfg.edge_jump_rel * np.maximum(depth_true, 1e-3)
         u = rng.random(z.shape, dtype=np.float32)
-        grey = albedo @ LUMA
+        grey = luminance(albedo)
         drop = (edge & (u < cfg.edge_dropout)) | ((grey < cfg.dark_albedo) & (u < cfg.dark_dropout))
         drop |= cos_inc < cfg.grazing_cos
         drop |= rng.random(z.shape, dtype=np.float32) < cfg.random_dropout

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from slam_nodes.errors import ConfigError
-from slam_nodes.synth.render import LUMA, Renderer
+from slam_nodes.synth.render import Renderer, luminance
 from slam_nodes.types import LidarScan
 
 
@@ -81,7 +81,7 @@ def simulate_scan(renderer: Renderer, pose_fn: Callable[[np.ndarray], np.ndarray
     _, albedo, cos_inc = renderer.shade(hits, dirs_w.astype(np.float32), illumination)
     r_true = np.where(hits.hit, hits.t, 0.0).astype(np.float64)
     valid = hits.hit & (r_true >= cfg.min_range_m) & (r_true <= cfg.max_range_m)
-    grey = albedo @ LUMA
+    grey = luminance(albedo)
     r = r_true.copy()
     if rng is not None:
         r += rng.standard_normal(len(r)) * cfg.range_noise_m

@@ -24,6 +24,19 @@ from slam_nodes.types import CameraModel
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
+# Hot-path small products are written out instead of `@`: numpy hands [N,3] @ [3] to BLAS,
+# whose worker threads spin and cost far more CPU than the product on a shared 2-core machine.
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luminance [...] of linear RGB [..., 3] (float32)."""
+    return rgb[..., 0] * LUMA[0] + rgb[..., 1] * LUMA[1] + rgb[..., 2] * LUMA[2]
+
+
+def rotate(vectors: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """R @ v for vectors [N,3] and a rotation [3,3] (float32), without BLAS."""
+    R = np.asarray(R, dtype=np.float32)
+    return (vectors[:, 0:1] * R[:, 0] + vectors[:, 1:2] * R[:, 1] + vectors[:, 2:3] * R[:, 2])
+
+
 @dataclass
 class RenderOutput:
     """One rendered view. radiance: float32 [H,W,3] linear; depth: float32 [H,W] metres along
@@ -127,7 +140,8 @@ class Renderer:
                 cos_d = np.einsum("ij,ij->i", nrm, to_light)  # cos * d
                 weight = np.maximum(cos_d, 0.0) / (np.sqrt(d2) * np.maximum(d2, 0.25))
             else:
-                weight = np.maximum(-(nrm @ np.asarray(light.direction, dtype=np.float32)), 0.0)
+                d = np.asarray(light.direction, dtype=np.float32)
+                weight = np.maximum(-(nrm[:, 0] * d[0] + nrm[:, 1] * d[1] + nrm[:, 2] * d[2]), 0.0)
             irradiance += weight[:, None] * intensity
         illum = np.float32(illumination)
         if all_hit:
@@ -147,7 +161,7 @@ class Renderer:
         dirs_cam = self._camera_dirs(camera)  # z = 1, so t_hit is the optical-axis depth
         R = np.asarray(T_world_cam[:3, :3], dtype=np.float32)
         origin = np.asarray(T_world_cam[:3, 3], dtype=np.float32)
-        dirs = dirs_cam @ R.T
+        dirs = rotate(dirs_cam, R)
         hits = self.cast(origin, dirs)
         radiance, albedo, cos_inc = self.shade(hits, dirs, illumination, 1.0 / camera.fx)
         shape = (camera.height, camera.width)

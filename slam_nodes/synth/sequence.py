@@ -18,7 +18,9 @@ deterministic and known before the expensive renders.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +29,7 @@ from slam_nodes.synth.camera_sim import auto_exposure, expose_rgb, log_luminance
 from slam_nodes.synth.config import LightingSchedule, SequenceConfig
 from slam_nodes.synth.event_sim import EventSimulator
 from slam_nodes.synth.lidar_sim import SimulatedScan, simulate_scan
-from slam_nodes.synth.render import LUMA, Renderer
+from slam_nodes.synth.render import Renderer, luminance
 from slam_nodes.synth.scenes import Scene, build_scene
 from slam_nodes.synth.trajectories import SmoothTrajectory, pose_rates
 from slam_nodes.types import EventBatch
@@ -101,6 +103,7 @@ class Sequence:
     renderer: Renderer
     trajectory: SmoothTrajectory
     lighting: LightingSchedule
+    render_workers: int = 2
     plan: Plan = field(init=False)
     timings_s: dict[str, float] = field(default_factory=dict)
 
@@ -136,7 +139,7 @@ class Sequence:
         z_near = np.empty(n_frames)
         for i in range(n_frames):
             out = self.renderer.render(preview, poses[i], float(illum[i]))
-            mean_rad[i] = float((out.radiance @ LUMA).mean())
+            mean_rad[i] = float(luminance(out.radiance).mean())
             hit = out.depth[out.depth > 0]
             z_near[i] = float(np.percentile(hit, 5)) if len(hit) else 5.0
         exposure, gain = auto_exposure(mean_rad, rgb)
@@ -200,6 +203,32 @@ class Sequence:
         self._tick("lidar", t0)
         return SynthScan(sim, self.lidar_poses(np.array([start]))[0])
 
+    def _renders(self, poses: np.ndarray, illum: np.ndarray, log_eps: float) -> Iterator[tuple]:
+        """(RenderOutput, log luminance) of every sample, in order. Renders are independent,
+        so `render_workers` threads compute them ahead (a bounded window); Open3D and most
+        numpy kernels release the GIL. Results do not depend on the worker count."""
+        cam = self.camera
+
+        def work(j: int) -> tuple:
+            out = self.renderer.render(cam, poses[j], float(illum[j]))
+            return out, log_luminance(out.radiance, log_eps)
+
+        n = len(poses)
+        if self.render_workers <= 1:
+            for j in range(n):
+                yield work(j)
+            return
+        window = 2 * self.render_workers
+        with ThreadPoolExecutor(max_workers=self.render_workers) as pool:
+            futures = deque(pool.submit(work, j) for j in range(min(window, n)))
+            nxt = len(futures)
+            while futures:
+                result = futures.popleft().result()
+                if nxt < n:
+                    futures.append(pool.submit(work, nxt))
+                    nxt += 1
+                yield result
+
     def items(self, progress: Callable[[int], None] | None = None) -> Iterator[SynthFrame | SynthEvents | SynthScan]:
         """Yield frames, event packets and scans in (approximately) time order.
         `progress(n)` is called after each of the plan's sample renders."""
@@ -220,15 +249,15 @@ class Sequence:
         poses = self.camera_poses(plan.sample_ns)
         illum = self.illumination_at(plan.sample_ns)
         frame_index = {int(t): i for i, t in enumerate(plan.frame_ns)}
+        renders = self._renders(poses, illum, events_cfg.log_eps if events_cfg else 1e-3)
         for j, s in enumerate(plan.sample_ns):
             s = int(s)
             while next_scan < len(plan.scan_ns) and plan.scan_ns[next_scan] <= s:
                 yield self._scan(next_scan)
                 next_scan += 1
             t0 = time.perf_counter()
-            out = self.renderer.render(cam, poses[j], float(illum[j]))
+            out, log_l = next(renders)  # main-thread time spent waiting for renders
             t0 = self._tick("render", t0)
-            log_l = log_luminance(out.radiance, events_cfg.log_eps if events_cfg else 1e-3)
             if sim is not None and s >= plan.frame_ns[0]:
                 if s == plan.frame_ns[0]:
                     sim.reset(log_l, s)
@@ -275,20 +304,25 @@ class Sequence:
                           float(plan.illumination[f]), n_blur)
 
 
-def build_sequence(config: SequenceConfig, nthreads: int = 0) -> Sequence:
-    """Scene, renderer, trajectory and plan for `config` (no full-resolution rendering yet)."""
+def build_sequence(config: SequenceConfig, nthreads: int = 0, workers: int = 2) -> Sequence:
+    """Scene, renderer, trajectory and plan for `config` (no full-resolution rendering yet).
+
+    workers: render threads (renders run ahead of the sensor simulation); nthreads: Open3D
+    ray-casting threads per render (0: all cores when workers == 1, else 1 each)."""
     t = time.perf_counter()
     scene = build_scene(config.scene, config.seed)
+    if nthreads == 0 and workers > 1:
+        nthreads = 1
     renderer = Renderer(scene, nthreads=nthreads)
     trajectory = SmoothTrajectory(scene.nav, config.trajectory, config.duration_s, config.seed,
                                   start_ns=config.start_ns)
     lighting = LightingSchedule(config.lighting, config.duration_s, config.seed)
-    seq = Sequence(config, scene, renderer, trajectory, lighting)
+    seq = Sequence(config, scene, renderer, trajectory, lighting, render_workers=max(1, int(workers)))
     seq.timings_s["scene"] = time.perf_counter() - t - seq.timings_s["plan"]
     return seq
 
 
-def render_sequence(config: SequenceConfig, nthreads: int = 0,
+def render_sequence(config: SequenceConfig, nthreads: int = 0, workers: int = 2,
                     progress: Callable[[int], None] | None = None) -> Iterator[SynthFrame | SynthEvents | SynthScan]:
     """In-memory iterator over a sequence's frames, event packets and LiDAR sweeps."""
-    return build_sequence(config, nthreads).items(progress)
+    return build_sequence(config, nthreads, workers).items(progress)

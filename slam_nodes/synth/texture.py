@@ -41,9 +41,10 @@ def _waves(rng: np.random.Generator, uv: np.ndarray, n: int, lo: float, hi: floa
         angle = rng.uniform(0, 2 * np.pi)
         # integer cycles per tile keeps the pattern tileable
         k = np.round(f * TILE_UNITS * np.array([np.cos(angle), np.sin(angle)]))
-        phase = rng.uniform(0, 2 * np.pi)
-        out += a * np.sin(2 * np.pi * (k[0] * uv[0] + k[1] * uv[1]) / TILE_UNITS + phase)
-    return out / amps.sum()
+        phase = np.float32(rng.uniform(0, 2 * np.pi))
+        kx, ky = (np.float32(2 * np.pi * k[i] / TILE_UNITS) for i in range(2))
+        out += np.float32(a) * np.sin(kx * uv[0] + ky * uv[1] + phase)
+    return out / np.float32(amps.sum())
 
 
 @functools.cache
@@ -115,7 +116,7 @@ def random_material(rng: np.random.Generator, dark: bool = False,
     if dark:
         lo, hi = rng.uniform(0.01, 0.02), rng.uniform(0.03, 0.06)
     else:
-        lo, hi = rng.uniform(0.2, 0.4), rng.uniform(0.6, 0.9)
+        lo, hi = rng.uniform(0.3, 0.45), rng.uniform(0.55, 0.85)
     tint = rng.uniform(0.6, 1.0, size=3)
     colour_a = tuple(float(v) for v in lo * hue)
     colour_b = tuple(float(v) for v in np.clip(hi * hue * tint + 0.15 * (1 - hue) * hi, 0, 1))

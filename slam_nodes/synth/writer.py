@@ -118,11 +118,12 @@ def _resolve(preset: str | SequenceConfig, seed: int | None, overrides: dict) ->
 
 def generate(preset: str | SequenceConfig, out_dir: str | Path, seed: int | None = 0,
              progress: Callable[[int, int], None] | None = None, nthreads: int = 0,
-             overwrite: bool = False, **overrides) -> SequenceInfo:
+             workers: int = 2, overwrite: bool = False, **overrides) -> SequenceInfo:
     """Render preset (name or config) into `out_dir` (bag + ground truth; see module docstring).
 
     overrides: SequenceConfig fields (duration_s, scene, ...) or width / height / rate_hz.
-    progress(done, total) is called after each render sample. Raises ConfigError for bad
+    progress(done, total) is called after each render sample; workers / nthreads: render
+    threads and Open3D threads per render (see build_sequence). Raises ConfigError for bad
     options and BagError when the bag cannot be written (an existing bag needs overwrite).
     """
     from slam_nodes.io.bag_writer import BagWriter
@@ -131,7 +132,7 @@ def generate(preset: str | SequenceConfig, out_dir: str | Path, seed: int | None
     cfg = _resolve(preset, seed, overrides)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    seq = build_sequence(cfg, nthreads=nthreads)
+    seq = build_sequence(cfg, nthreads=nthreads, workers=workers)
     timings = seq.timings_s
     total = len(seq.plan.sample_ns)
     done = [0]
