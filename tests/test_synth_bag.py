@@ -30,7 +30,8 @@ def test_same_seed_gives_byte_identical_bag(tiny_run, tmp_path):
     b = again.bag_path / "bag.mcap"
     assert a.read_bytes() == b.read_bytes()
     assert (tiny_run.bag_path / "metadata.yaml").read_bytes() == (again.bag_path / "metadata.yaml").read_bytes()
-    for name in ("gt_camera.tum", "gt_lidar.tum", "objects.json", "photometry.csv"):
+    for name in ("gt_camera.tum", "gt_lidar.tum", "gt_imu.tum", "imu_gt.csv", "objects.json",
+                 "photometry.csv"):
         assert (tiny_run.out_dir / name).read_bytes() == (again.out_dir / name).read_bytes()
     other = generate("room-tiny", tmp_path / "other", seed=8, duration_s=DURATION_S, nthreads=2)
     assert other.bag_path.joinpath("bag.mcap").read_bytes() != a.read_bytes()
@@ -50,6 +51,7 @@ def test_bag_reads_back_with_plain_rosbags(tiny_run):
         "/points": "sensor_msgs/msg/PointCloud2",
         "/tf_static": "tf2_msgs/msg/TFMessage",
         "/ground_truth/pose": "geometry_msgs/msg/PoseStamped",
+        "/imu": "sensor_msgs/msg/Imu",
     }
     n_frames = int(DURATION_S * 30)
     with AnyReader([tiny_run.bag_path], default_typestore=get_typestore()) as reader:
@@ -66,11 +68,12 @@ def test_bag_reads_back_with_plain_rosbags(tiny_run):
                 assert msg.encoding == "16UC1" and (msg.width, msg.height) == (80, 60)
             if conn.topic == "/tf_static":
                 children = {t.child_frame_id for t in msg.transforms}
-                assert children == {"camera_optical_frame", "event_camera_optical_frame", "lidar"}
+                assert children == {"camera_optical_frame", "event_camera_optical_frame", "lidar", "imu"}
     assert counts["/camera/rgb/image"] == n_frames
     assert counts["/ground_truth/pose"] == n_frames
     assert counts["/points"] == int(DURATION_S * 10)
     assert counts["/events"] == n_frames - 1
+    assert counts["/imu"] == int(DURATION_S * 200)
 
 
 def test_bag_matches_in_memory_render_and_ground_truth(tiny_run):

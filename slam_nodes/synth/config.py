@@ -15,6 +15,7 @@ import numpy as np
 from slam_nodes.errors import ConfigError
 from slam_nodes.synth.camera_sim import DepthConfig, RGBConfig
 from slam_nodes.synth.event_sim import EventConfig
+from slam_nodes.synth.imu_sim import ImuConfig
 from slam_nodes.synth.lidar_sim import LidarConfig
 from slam_nodes.synth.trajectories import TrajectoryConfig
 from slam_nodes.types import CameraModel
@@ -65,11 +66,12 @@ class LightingSchedule:
 
 @dataclass(frozen=True)
 class MountConfig:
-    """Sensor positions in base_link (metres); cameras look along base_link +x, the LiDAR is
-    upright with base_link's orientation."""
+    """Sensor positions in base_link (metres); cameras look along base_link +x, the LiDAR and
+    the IMU have base_link's orientation."""
 
     camera_xyz: tuple[float, float, float] = (0.05, 0.0, 0.0)
     lidar_xyz: tuple[float, float, float] = (0.0, 0.0, 0.12)
+    imu_xyz: tuple[float, float, float] = (0.0, 0.02, -0.03)
 
     def T_base_camera(self) -> np.ndarray:
         T = np.eye(4)
@@ -80,6 +82,11 @@ class MountConfig:
     def T_base_lidar(self) -> np.ndarray:
         T = np.eye(4)
         T[:3, 3] = self.lidar_xyz
+        return T
+
+    def T_base_imu(self) -> np.ndarray:
+        T = np.eye(4)
+        T[:3, 3] = self.imu_xyz
         return T
 
 
@@ -97,6 +104,7 @@ class SequenceConfig:
     depth: DepthConfig | None = field(default_factory=DepthConfig)
     events: EventConfig | None = field(default_factory=EventConfig)
     lidar: LidarConfig | None = field(default_factory=LidarConfig)
+    imu: ImuConfig | None = field(default_factory=ImuConfig)
     lighting: LightingConfig = field(default_factory=LightingConfig)
     mount: MountConfig = field(default_factory=MountConfig)
     difficulty: str = "easy"

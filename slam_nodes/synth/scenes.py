@@ -278,7 +278,7 @@ def build_yard(seed: int, num_objects: int = 18) -> Scene:
                     if rng.uniform() < 0.8:
                         b.structure("window", pb, dark=True)
     centre = np.zeros(2)
-    radii = np.array([Lx - 5.0, Ly - 4.0])
+    radii = np.array([Lx - 5.0, Ly - 4.0]) * 0.6
     placed: list[np.ndarray] = []
     classes = list(shapes.OUTDOOR)
     for k in range(num_objects):

@@ -28,6 +28,7 @@ import numpy as np
 from slam_nodes.synth.camera_sim import auto_exposure, expose_rgb, log_luminance, simulate_depth
 from slam_nodes.synth.config import LightingSchedule, SequenceConfig
 from slam_nodes.synth.event_sim import EventSimulator
+from slam_nodes.synth.imu_sim import ImuReadings, simulate_imu
 from slam_nodes.synth.lidar_sim import SimulatedScan, simulate_scan
 from slam_nodes.synth.render import Renderer, luminance
 from slam_nodes.synth.scenes import Scene, build_scene
@@ -80,10 +81,17 @@ class SynthScan:
 
 
 @dataclass
+class SynthImu:
+    """IMU readings (see ImuReadings) of one stretch of time, in stamp order."""
+
+    readings: ImuReadings
+
+
+@dataclass
 class Plan:
     """Precomputed timeline. frame_ns [F]; exposure_s [F]; gain [F]; illumination [F];
     sample_ns [S] sorted unique; sample_frame [S] (frame whose exposure window holds the sample,
-    -1 if none); scan_ns [K] LiDAR sweep starts."""
+    -1 if none); scan_ns [K] LiDAR sweep starts; imu_ns [M] IMU sample stamps."""
 
     frame_ns: np.ndarray
     exposure_s: np.ndarray
@@ -92,6 +100,7 @@ class Plan:
     sample_ns: np.ndarray
     sample_frame: np.ndarray
     scan_ns: np.ndarray
+    imu_ns: np.ndarray
 
 
 @dataclass
@@ -111,6 +120,7 @@ class Sequence:
         self.camera = self.config.camera()
         self.T_base_cam = self.config.mount.T_base_camera()
         self.T_base_lidar = self.config.mount.T_base_lidar()
+        self.T_base_imu = self.config.mount.T_base_imu()
         t = time.perf_counter()
         self.plan = self._make_plan()
         self.timings_s["plan"] = time.perf_counter() - t
@@ -123,6 +133,17 @@ class Sequence:
     def lidar_poses(self, stamps_ns: np.ndarray) -> np.ndarray:
         """T_world_lidar [N,4,4]."""
         return self.trajectory.poses(stamps_ns) @ self.T_base_lidar
+
+    def imu_poses(self, stamps_ns: np.ndarray) -> np.ndarray:
+        """T_world_imu [N,4,4]."""
+        return self.trajectory.poses(stamps_ns) @ self.T_base_imu
+
+    def imu_readings(self) -> ImuReadings | None:
+        """All IMU readings of the sequence (seeded noise and biases), or None without an IMU."""
+        if self.config.imu is None:
+            return None
+        rng = np.random.default_rng([self.config.seed, 13])
+        return simulate_imu(self.imu_poses, self.plan.imu_ns, self.config.imu, rng)
 
     def illumination_at(self, stamps_ns: np.ndarray) -> np.ndarray:
         return self.lighting((np.asarray(stamps_ns, dtype=np.int64) - self.config.start_ns) / NS)
@@ -185,7 +206,11 @@ class Sequence:
             period = NS / cfg.lidar.rate_hz
             n_scans = int(np.floor(cfg.duration_s * cfg.lidar.rate_hz + 1e-9))
             scan_ns = cfg.start_ns + np.round(np.arange(n_scans) * period).astype(np.int64)
-        return Plan(frame_ns, exposure, gain, illum, sample_ns, sample_frame, scan_ns)
+        imu_ns = np.zeros(0, dtype=np.int64)
+        if cfg.imu is not None:
+            n_imu = int(np.floor(cfg.duration_s * cfg.imu.rate_hz + 1e-9))
+            imu_ns = cfg.start_ns + np.round(np.arange(n_imu) * NS / cfg.imu.rate_hz).astype(np.int64)
+        return Plan(frame_ns, exposure, gain, illum, sample_ns, sample_frame, scan_ns, imu_ns)
 
     # ---------------------------------------------------------------- rendering
     def _tick(self, key: str, t0: float) -> float:
@@ -229,8 +254,9 @@ class Sequence:
                     nxt += 1
                 yield result
 
-    def items(self, progress: Callable[[int], None] | None = None) -> Iterator[SynthFrame | SynthEvents | SynthScan]:
-        """Yield frames, event packets and scans in (approximately) time order.
+    def items(self, progress: Callable[[int], None] | None = None
+              ) -> Iterator[SynthFrame | SynthEvents | SynthScan | SynthImu]:
+        """Yield frames, event packets, scans and IMU chunks in (approximately) time order.
         `progress(n)` is called after each of the plan's sample renders."""
         cfg, plan = self.config, self.plan
         cam = self.camera
@@ -249,6 +275,8 @@ class Sequence:
         poses = self.camera_poses(plan.sample_ns)
         illum = self.illumination_at(plan.sample_ns)
         frame_index = {int(t): i for i, t in enumerate(plan.frame_ns)}
+        imu = self.imu_readings()
+        imu_done = 0
         renders = self._renders(poses, illum, events_cfg.log_eps if events_cfg else 1e-3)
         for j, s in enumerate(plan.sample_ns):
             s = int(s)
@@ -269,6 +297,11 @@ class Sequence:
                 acc[f] = acc[f] + out.radiance if f in acc else out.radiance.astype(np.float32).copy()
                 count[f] = count.get(f, 0) + 1
             fi = frame_index.get(s)
+            if fi is not None and imu is not None:
+                end = int(np.searchsorted(imu.stamps_ns, s, side="right"))
+                if end > imu_done:
+                    yield SynthImu(_slice_imu(imu, imu_done, end))
+                    imu_done = end
             if fi is not None:
                 centre[fi] = (out, log_l, poses[j])
                 if sim is not None and fi > 0:
@@ -288,6 +321,8 @@ class Sequence:
         while next_scan < len(plan.scan_ns):
             yield self._scan(next_scan)
             next_scan += 1
+        if imu is not None and imu_done < len(imu.stamps_ns):
+            yield SynthImu(_slice_imu(imu, imu_done, len(imu.stamps_ns)))
 
     def _frame(self, f: int, radiance: np.ndarray, centre: tuple) -> SynthFrame:
         cfg, plan = self.config, self.plan
@@ -302,6 +337,11 @@ class Sequence:
         return SynthFrame(f, int(plan.frame_ns[f]), rgb, depth, out.depth, out.instance, log_l,
                           T, float(plan.exposure_s[f]), float(plan.gain[f]),
                           float(plan.illumination[f]), n_blur)
+
+
+def _slice_imu(r: ImuReadings, a: int, b: int) -> ImuReadings:
+    return ImuReadings(r.stamps_ns[a:b], r.gyro[a:b], r.accel[a:b], r.gyro_true[a:b],
+                       r.accel_true[a:b], r.gyro_bias[a:b], r.accel_bias[a:b])
 
 
 def build_sequence(config: SequenceConfig, nthreads: int = 0, workers: int = 2) -> Sequence:

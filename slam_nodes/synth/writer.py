@@ -6,6 +6,7 @@ Output folder layout (`generate(..., out_dir)`):
     gt_event_camera.tum     T_map_event_camera_optical_frame at 200 Hz (same pose as the camera)
     gt_lidar.tum            T_map_lidar at every sweep start stamp
     gt_base_link.tum        T_map_base_link at 200 Hz
+    gt_imu.tum, imu_gt.csv  T_map_imu and noise-free gyro/accel + biases at the IMU stamps
     photometry.csv          frame, stamp_ns, exposure_s, gain, illumination, blur_samples
     crf.json                camera response curve (parameters and a 256-entry table)
     scene.ply               the whole scene mesh (face colours = mean albedo)
@@ -15,8 +16,9 @@ Output folder layout (`generate(..., out_dir)`):
 Bag topics (DESIGN.md section 5): /camera/rgb/image (rgb8), /camera/rgb/camera_info,
 /camera/depth/image (16UC1 mm, registered to the colour camera), /camera/depth/camera_info,
 /events (event_camera_msgs/EventPacket 'mono' or 'evt3', or dvs_msgs/EventArray),
-/points (PointCloud2 with intensity, ring, t), /tf_static (base_link -> camera_optical_frame,
--> event_camera_optical_frame, -> lidar), /ground_truth/pose (PoseStamped in 'map').
+/points (PointCloud2 with intensity, ring, t), /imu (sensor_msgs/Imu, no orientation),
+/tf_static (base_link -> camera_optical_frame, -> event_camera_optical_frame, -> lidar, -> imu),
+/ground_truth/pose (PoseStamped in 'map').
 Messages are written in stamp order (a short reorder buffer), with log time = header stamp.
 """
 
@@ -36,7 +38,8 @@ from slam_nodes.errors import ConfigError
 from slam_nodes.synth.camera_sim import response_curve
 from slam_nodes.synth.config import SequenceConfig
 from slam_nodes.synth.presets import get_preset
-from slam_nodes.synth.sequence import NS, Sequence, SynthEvents, SynthFrame, SynthScan, build_sequence
+from slam_nodes.synth.sequence import (NS, Sequence, SynthEvents, SynthFrame, SynthImu, SynthScan,
+                                       build_sequence)
 from slam_nodes.types import CameraModel, EventBatch, Trajectory, write_tum
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ TOPICS = {
     "points": ("/points", "sensor_msgs/msg/PointCloud2", "sensor"),
     "tf_static": ("/tf_static", "tf2_msgs/msg/TFMessage", "transient_local"),
     "gt_pose": ("/ground_truth/pose", "geometry_msgs/msg/PoseStamped", None),
+    "imu": ("/imu", "sensor_msgs/msg/Imu", "sensor"),
 }
 GT_RATE_HZ = 200.0
 _REORDER_NS = NS // 2
@@ -157,6 +161,8 @@ def generate(preset: str | SequenceConfig, out_dir: str | Path, seed: int | None
             elif isinstance(item, SynthScan):
                 _write_scan(ob, seq, item)
                 counts["scans"] += 1
+            elif isinstance(item, SynthImu):
+                _write_imu(ob, seq, item)
         ob.finish()
         msg_counts = dict(bag.counts)
     t = time.perf_counter()
@@ -175,6 +181,8 @@ def _add_topics(bag, cfg: SequenceConfig) -> None:
         keys += ["depth", "depth_info"]
     if cfg.lidar is not None:
         keys.append("points")
+    if cfg.imu is not None:
+        keys.append("imu")
     for key in keys:
         name, typename, qos = TOPICS[key]
         bag.add_topic(name, typename, qos_profile=qos)
@@ -191,6 +199,8 @@ def _write_static(ob: _OrderedBag, seq: Sequence) -> None:
            StampedTransform(BASE_FRAME, EVENT_FRAME, stamp, seq.T_base_cam)]
     if seq.config.lidar is not None:
         tfs.append(StampedTransform(BASE_FRAME, seq.config.lidar.frame_id, stamp, seq.T_base_lidar))
+    if seq.config.imu is not None:
+        tfs.append(StampedTransform(BASE_FRAME, seq.config.imu.frame_id, stamp, seq.T_base_imu))
     name, typename, _ = TOPICS["tf_static"]
     ob.put(name, stamp, tf_to_msg(tfs), typename)
 
@@ -247,6 +257,19 @@ def _write_scan(ob: _OrderedBag, seq: Sequence, item: SynthScan) -> None:
     ob.put(name, item.sim.scan.stamp_ns, msg, typename)
 
 
+def _write_imu(ob: _OrderedBag, seq: Sequence, item: SynthImu) -> None:
+    from slam_nodes.msgs.geometry import ImuSample, imu_to_msg
+
+    r = item.readings
+    name, typename, _ = TOPICS["imu"]
+    frame_id = seq.config.imu.frame_id
+    for k in range(len(r.stamps_ns)):  # one message per reading (200 Hz), not per point
+        t = time.perf_counter()
+        msg = imu_to_msg(ImuSample(int(r.stamps_ns[k]), r.gyro[k], r.accel[k], None, frame_id))
+        ob.timings["encode"] = ob.timings.get("encode", 0.0) + time.perf_counter() - t
+        ob.put(name, int(r.stamps_ns[k]), msg, typename)
+
+
 # ------------------------------------------------------------------------------ ground truth
 def _write_json(path: Path, data) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -275,6 +298,14 @@ def _write_ground_truth(out: Path, seq: Sequence, counts: dict[str, int]) -> Non
         write_tum(out / "gt_event_camera.tum", Trajectory(dense, base @ seq.T_base_cam))
     if cfg.lidar is not None and len(plan.scan_ns):
         write_tum(out / "gt_lidar.tum", Trajectory(plan.scan_ns, seq.lidar_poses(plan.scan_ns)))
+    imu = seq.imu_readings()
+    if imu is not None:
+        write_tum(out / "gt_imu.tum", Trajectory(imu.stamps_ns, seq.imu_poses(imu.stamps_ns)))
+        table = np.column_stack([imu.gyro_true, imu.accel_true, imu.gyro_bias, imu.accel_bias])
+        rows = ["stamp_ns,wx,wy,wz,ax,ay,az,bwx,bwy,bwz,bax,bay,baz"]
+        rows += [f"{int(s)}," + ",".join(f"{v:.9g}" for v in row)
+                 for s, row in zip(imu.stamps_ns, table)]
+        (out / "imu_gt.csv").write_text("\n".join(rows) + "\n")
     lines = ["frame,stamp_ns,exposure_s,gain,illumination"]
     for i, stamp in enumerate(plan.frame_ns):
         lines.append(f"{i},{int(stamp)},{plan.exposure_s[i]:.9f},{plan.gain[i]:.6f},"
@@ -309,8 +340,10 @@ def _sequence_json(seq: Sequence, counts: dict[str, int], timings: dict[str, flo
         "config": cfg.to_dict(),
         "camera": {"width": cam.width, "height": cam.height, "K": cam.K, "frame_id": CAMERA_FRAME},
         "frames": {"map": MAP_FRAME, "base": BASE_FRAME, "camera": CAMERA_FRAME,
-                   "event_camera": EVENT_FRAME, "lidar": cfg.lidar.frame_id if cfg.lidar else None},
+                   "event_camera": EVENT_FRAME, "lidar": cfg.lidar.frame_id if cfg.lidar else None,
+                   "imu": cfg.imu.frame_id if cfg.imu else None},
         "T_base_camera": seq.T_base_cam, "T_base_lidar": seq.T_base_lidar,
+        "T_base_imu": seq.T_base_imu,
         "topics": {key: name for key, (name, _, _) in TOPICS.items()},
         "message_counts": counts,
         "num_frames": totals["frames"], "num_events": totals["events"], "num_scans": totals["scans"],
