@@ -99,69 +99,85 @@ def per_level_scale_for(finest_resolution: float, base_resolution: int, n_levels
     return float(2.0 ** (math.log2(ratio) / (n_levels - 1)))
 
 
-def hash_grid_indices(x01: torch.Tensor, layout: HashGridLayout
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Table rows and trilinear weights of the 8 cell corners at every level.
+def _cell(x01: torch.Tensor, layout: HashGridLayout) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell corner floor(pos) and fraction, both [L, 3, N] (points last: long contiguous rows
+    keep CPU element-wise ops vectorised)."""
+    scales = torch.tensor(layout.scales, dtype=x01.dtype, device=x01.device)
+    pos = scales[:, None, None] * x01.T[None] + 0.5                 # [L, 3, N]
+    base = torch.floor(pos.detach())
+    return base, pos - base
 
-    x01: [N, 3] coordinates in the unit cube (float32).
-    Returns (rows int64 [N, L, 8], weights [N, L, 8] in x01's dtype, differentiable in x01).
-    Corner c (0..7) is floor(pos) + (c & 1, (c >> 1) & 1, (c >> 2) & 1), tcnn's ordering.
-    """
-    dev = x01.device
-    n = x01.shape[0]
-    L = layout.n_levels
-    scales = torch.tensor(layout.scales, dtype=x01.dtype, device=dev)
-    pos = x01[:, None, :] * scales[None, :, None] + 0.5            # [N, L, 3]
-    base = torch.floor(pos)
-    frac = pos - base
-    # per-axis weights of the low/high corner: [N, L, 3, 2]; outer product over axes
-    w = torch.stack([1.0 - frac, frac], dim=-1)
-    weights = (w[:, :, 2, :, None, None] * w[:, :, 1, None, :, None]
-               * w[:, :, 0, None, None, :]).reshape(n, L, 8)      # index z*4 + y*2 + x
+
+def _corner_rows(base: torch.Tensor, layout: HashGridLayout) -> torch.Tensor:
+    """Table rows [L, 8, N] of the cell corners; corner c = z*4 + y*2 + x offsets, i.e.
+    floor(pos) + (c & 1, (c >> 1) & 1, (c >> 2) & 1), tcnn's ordering. base: [L, 3, N]."""
+    L, _, n = base.shape
+    dev = base.device
     with torch.no_grad():
-        g = base.to(torch.int64)[..., None] + torch.arange(2, device=dev)   # [N, L, 3, 2]
+        g = base.to(torch.int64)[:, :, None, :] + torch.arange(2, device=dev)[:, None]
+        # g: [L, 3, 2, N]
         hashed = layout.hashed
         n_dense = hashed.index(True) if True in hashed else L   # dense levels come first
         parts = []
         if n_dense > 0:
-            gd = g[:, :n_dense]
+            gd = g[:n_dense]
             res = torch.tensor(layout.resolutions[:n_dense], dtype=torch.int64,
-                               device=dev)[None, :, None]
+                               device=dev)[:, None, None]
             size = torch.tensor(layout.sizes[:n_dense], dtype=torch.int64,
-                                device=dev)[None, :, None, None, None]
-            gx, gy, gz = gd[:, :, 0], gd[:, :, 1], gd[:, :, 2]      # [N, Ld, 2]
-            dense = ((gz * (res * res))[..., :, None, None] + (gy * res)[..., None, :, None]
-                     + gx[..., None, None, :])
+                                device=dev)[:, None, None, None, None]
+            gx, gy, gz = gd[:, 0], gd[:, 1], gd[:, 2]              # [Ld, 2, N]
+            dense = ((gz * (res * res))[:, :, None, None] + (gy * res)[:, None, :, None]
+                     + gx[:, None, None, :])
             # dense < 2 * size (corners reach at most `res`), so one subtraction is the modulo
             dense = torch.where(dense >= size, dense - size, dense)
-            parts.append(dense.reshape(n, n_dense, 8))
+            parts.append(dense.reshape(n_dense, 8, n))
         if n_dense < L:
-            gh = g[:, n_dense:]
+            gh = g[n_dense:]
             mask = (1 << layout.log2_hashmap_size) - 1    # hashed levels have 2^log2 rows
-            hx, hy, hz = gh[:, :, 0] * PRIMES[0], gh[:, :, 1] * PRIMES[1], gh[:, :, 2] * PRIMES[2]
-            h = (hz[..., :, None, None] ^ hy[..., None, :, None]) ^ hx[..., None, None, :]
-            parts.append((h & mask).reshape(n, L - n_dense, 8))
-        offsets = torch.tensor(layout.offsets, dtype=torch.int64, device=dev)[None, :, None]
-        rows = (parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)) + offsets
-    return rows, weights
+            hx, hy, hz = gh[:, 0] * PRIMES[0], gh[:, 1] * PRIMES[1], gh[:, 2] * PRIMES[2]
+            h = (hz[:, :, None, None] ^ hy[:, None, :, None]) ^ hx[:, None, None, :]
+            parts.append((h & mask).reshape(L - n_dense, 8, n))
+        offsets = torch.tensor(layout.offsets, dtype=torch.int64, device=dev)[:, None, None]
+        return (parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)) + offsets
 
 
-class _Gather(torch.autograd.Function):
-    """table[rows] with an index_add_ backward (faster than embedding's on CPU)."""
+def _trilinear_weights(frac: torch.Tensor) -> torch.Tensor:
+    """Corner weights [L, 8, N] (corner z*4 + y*2 + x) of cell fractions [L, 3, N]."""
+    w = torch.stack([1.0 - frac, frac], dim=2)                     # [L, 3, 2, N]
+    L, _, _, n = w.shape
+    return (w[:, 2, :, None, None] * w[:, 1, None, :, None]
+            * w[:, 0, None, None, :]).reshape(L, 8, n)
+
+
+def hash_grid_indices(x01: torch.Tensor, layout: HashGridLayout
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Table rows and trilinear weights of the 8 cell corners at every level.
+
+    x01: [N, 3] coordinates in the unit cube.
+    Returns (rows int64 [N, L, 8], weights [N, L, 8] in x01's dtype).
+    Corner c (0..7) is floor(pos) + (c & 1, (c >> 1) & 1, (c >> 2) & 1), tcnn's ordering.
+    """
+    base, frac = _cell(x01, layout)
+    rows = _corner_rows(base, layout)
+    return rows.permute(2, 0, 1), _trilinear_weights(frac).permute(2, 0, 1)
+
+
+class _Take(torch.autograd.Function):
+    """flat[idx] with an index_add_ backward."""
 
     @staticmethod
-    def forward(ctx, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(rows)
-        ctx.n_rows = table.shape[0]
-        return table.index_select(0, rows.reshape(-1)).reshape(*rows.shape, table.shape[1])
+    def forward(ctx, flat: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(idx)
+        ctx.numel = flat.numel()
+        return flat.index_select(0, idx.reshape(-1)).reshape(idx.shape)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         if not ctx.needs_input_grad[0]:
             return None, None
-        (rows,) = ctx.saved_tensors
-        out = torch.zeros(ctx.n_rows, grad.shape[-1], dtype=grad.dtype, device=grad.device)
-        out.index_add_(0, rows.reshape(-1), grad.reshape(-1, grad.shape[-1]))
+        (idx,) = ctx.saved_tensors
+        out = torch.zeros(ctx.numel, dtype=grad.dtype, device=grad.device)
+        out.index_add_(0, idx.reshape(-1), grad.reshape(-1))
         return out, None
 
 
@@ -172,10 +188,15 @@ def hash_grid_encode(x01: torch.Tensor, table: torch.Tensor, layout: HashGridLay
     x01: [N, 3] in [0, 1]; table: [layout.n_params, F] parameters.
     Returns [N, L * F] features, level-major (tcnn's output order).
     """
-    rows, weights = hash_grid_indices(x01, layout)
-    feats = _Gather.apply(table, rows)                             # [N, L, 8, F]
-    out = (feats * weights[..., None]).sum(dim=2)                  # [N, L, F]
-    return out.reshape(x01.shape[0], -1)
+    n_feat = table.shape[1]
+    base, frac = _cell(x01, layout)                                # [L, 3, N]
+    rows = _corner_rows(base, layout)                              # [L, 8, N]
+    f = torch.arange(n_feat, device=x01.device)
+    idx = rows[:, :, None, :] * n_feat + f[None, None, :, None]    # [L, 8, F, N]
+    feats = _Take.apply(table.reshape(-1), idx)
+    w = _trilinear_weights(frac)                                   # [L, 8, N]
+    out = (feats * w[:, :, None, :]).sum(dim=1)                    # [L, F, N]
+    return out.permute(2, 0, 1).reshape(x01.shape[0], -1)
 
 
 class HashGridEncoding(nn.Module):
