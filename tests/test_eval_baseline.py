@@ -90,6 +90,25 @@ def test_bag_input_equals_folder_input(shared_data, tmp_path, seven_scenes):
         assert np.array_equal(fb.rgb, fd.rgb)
     np.testing.assert_allclose(src_bag.ground_truth.positions,
                                seven_scenes[0].ground_truth.positions[:4], atol=1e-9)
+    # the camera the eval command would cull with comes from the bag's CameraInfo
+    from slam_nodes.eval.rgbd_input import camera_from_bag
+
+    cam = camera_from_bag(bag)
+    np.testing.assert_allclose(cam.K, seven_scenes[0].camera.scaled(1 / SCALE).K, atol=1e-9)
+    # `slam-nodes eval --gt BAG` finds the bag's only pose topic (/ground_truth/pose)
+    from slam_nodes.cli import main
+    from slam_nodes.eval.report import read_metrics
+
+    noisy = src_bag.ground_truth
+    noisy.poses[:, 0, 3] += [0.0, 0.01, -0.01, 0.0]  # +-1 cm along x on two poses
+    from slam_nodes.types import write_tum
+
+    write_tum(tmp_path / "est.tum", noisy)
+    assert main(["eval", "--est", str(tmp_path / "est.tum"), "--gt", str(bag), "--align", "none",
+                 "--out", str(tmp_path / "ev"), "--no-figures"]) == 0
+    ate = read_metrics(tmp_path / "ev")["trajectory"]["ate_cm"]
+    assert ate["max"] == pytest.approx(1.0, abs=1e-6)
+    assert ate["rmse"] == pytest.approx(np.sqrt(0.5), abs=1e-6)
 
 
 def test_baseline_cli_writes_scored_run(shared_data, tmp_path, capsys):
@@ -115,4 +134,4 @@ def test_bad_baseline_input(seven_scenes):
     with pytest.raises(EvalError, match="voxel"):
         run_open3d_slam(frames[:1], src.camera, voxel_size_m=0)
     with pytest.raises(EvalError, match="differs"):
-        run_open3d_slam(frames[:1], src.camera.scaled(0.5))
+        run_open3d_slam(frames[:1], src.camera.scaled(0.5), extract_mesh=False)

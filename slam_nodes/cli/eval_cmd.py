@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", nargs=6, type=float, metavar=("W", "H", "FX", "FY", "CX", "CY"),
                         help="pinhole intrinsics of the ground-truth poses, for culling the "
                         "meshes to what the cameras saw and for depth L1")
+    parser.add_argument("--camera-topic", help="take those intrinsics from this CameraInfo "
+                        "topic of the --gt bag instead (default when --gt is a bag with a "
+                        "depth camera_info topic)")
     parser.add_argument("--no-cull", action="store_true", help="score whole meshes")
     parser.add_argument("--max-diff", type=float, default=0.02,
                         help="max stamp difference for association, seconds (default 0.02)")
@@ -64,6 +67,13 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise EvalError(f"bad --camera: {err}") from err
 
+    if camera is None and args.gt_mesh and args.gt:
+        from slam_nodes.eval.rgbd_input import INFO_TOPICS, camera_from_bag
+        from slam_nodes.eval.sources import is_bag
+
+        if args.camera_topic or (is_bag(args.gt) and _has_any_topic(args.gt, INFO_TOPICS)):
+            camera = camera_from_bag(args.gt, args.camera_topic)
+
     from slam_nodes.eval.evaluate import evaluate_to_dir
 
     metrics = evaluate_to_dir(
@@ -81,3 +91,10 @@ def run(args: argparse.Namespace) -> int:
               f"{mesh['completion_ratio_pct']:.1f} %")
     print(f"wrote {out / 'metrics.json'} and {out / 'report.md'}")
     return 0
+
+
+def _has_any_topic(bag_path, topics) -> bool:
+    from slam_nodes.io.bag import open_bag
+
+    with open_bag(bag_path) as bag:
+        return any(t in bag.topics for t in topics)

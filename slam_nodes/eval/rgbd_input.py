@@ -103,9 +103,38 @@ def _pick(topics: dict[str, str], given: str | None, defaults: tuple[str, ...],
     return None
 
 
+def camera_from_bag(path: str | Path, topic: str | None = None) -> CameraModel:
+    """CameraModel of the first valid CameraInfo on `topic` (default: the depth camera_info
+    topics in INFO_TOPICS) of a bag."""
+    from slam_nodes.io.bag import open_bag
+
+    try:
+        with open_bag(path) as bag:
+            topics = {n: i.typename for n, i in bag.topics.items()}
+            topic = _pick(topics, topic, INFO_TOPICS, "camera_info", True)
+            camera = _first_camera(bag, topic)
+    except SlamNodesError as err:
+        if isinstance(err, EvalError):
+            raise
+        raise EvalError(f"cannot read CameraInfo from bag {path}: {err}") from err
+    if camera is None:
+        raise EvalError(f"{path}: no valid CameraInfo on {topic}")
+    return camera
+
+
+def _first_camera(bag, topic: str) -> CameraModel | None:
+    from slam_nodes.msgs.camera_info import camera_from_msg
+
+    for m in bag.messages([topic]):
+        try:
+            return camera_from_msg(m.msg)
+        except SlamNodesError as err:
+            logger.warning("%s at %d ns: skipped CameraInfo (%s)", topic, m.log_time_ns, err)
+    return None
+
+
 def _bag_input(path: Path, rgb_topic, depth_topic, info_topic, max_frames, slop_ns) -> RgbdInput:
     from slam_nodes.io.bag import open_bag
-    from slam_nodes.msgs.camera_info import camera_from_msg
 
     try:
         with open_bag(path) as bag:
@@ -113,14 +142,7 @@ def _bag_input(path: Path, rgb_topic, depth_topic, info_topic, max_frames, slop_
             depth_topic = _pick(topics, depth_topic, DEPTH_TOPICS, "depth image", True)
             rgb_topic = _pick(topics, rgb_topic, RGB_TOPICS, "colour image", False)
             info_topic = _pick(topics, info_topic, INFO_TOPICS, "depth camera_info", True)
-            camera = None
-            for m in bag.messages([info_topic]):
-                try:
-                    camera = camera_from_msg(m.msg)
-                    break
-                except SlamNodesError as err:
-                    logger.warning("%s at %d ns: skipped CameraInfo (%s)", info_topic,
-                                   m.log_time_ns, err)
+            camera = _first_camera(bag, info_topic)
     except SlamNodesError as err:
         if isinstance(err, EvalError):
             raise
