@@ -88,15 +88,19 @@ def main(argv=None) -> int:
         sched.step()
         usage += torch.bincount(ids.flatten(), minlength=cfg.codebook_size).float()
         hist1.append([loss.item(), l_sdf.item(), l_rgb.item(), l_vq.item()])
-        if step % 250 == 249 and step < 0.8 * args.stage1_steps:
-            with torch.no_grad():
-                z, _ = model.encoder(b["pts"], b["rgb"], b["w"])
-            z_pool = z.permute(0, 1, 3, 4, 2).reshape(-1, cfg.code_dim)
-            n_dead = restart_dead_codes(model, usage, z_pool, rng)
+        if step % 250 == 249:
+            n_dead = 0
+            if step < 0.8 * args.stage1_steps:  # stop restarting codes for the last 20%
+                with torch.no_grad():
+                    z, _ = model.encoder(b["pts"], b["rgb"], b["w"])
+                z_pool = z.permute(0, 1, 3, 4, 2).reshape(-1, cfg.code_dim)
+                n_dead = restart_dead_codes(model, usage, z_pool, rng)
             usage.zero_()
             logger.info("stage1 %d loss %.4f sdf %.4f rgb %.4f vq %.4f dead codes reset %d (%.0f s)",
                         step + 1, *np.mean(hist1[-250:], 0), n_dead, time.time() - t0)
     t_stage1 = time.time() - t0
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.save(model.to_payload(), args.out / "triplane_prior_stage1.pt")  # checkpoint, not shipped
 
     # stage 2: tokens of full shapes (several encoder draws per shape)
     model.eval()
