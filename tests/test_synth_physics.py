@@ -182,3 +182,21 @@ def test_dark_variant_changes_lighting_and_raises_gain():
     normal = build_sequence(dataclasses.replace(get_preset("room-normal"), duration_s=1.0,
                                                 events=None, lidar=None))
     assert normal.plan.exposure_s.max() < plan.exposure_s.min()
+
+
+def test_event_substeps_move_less_than_a_pixel(noiseless_events_run):
+    seq, _, _, _ = noiseless_events_run
+    cam = seq.camera
+    stamps = seq.plan.sample_ns
+    poses = seq.camera_poses(stamps)
+    worst = []
+    for j in range(0, len(stamps) - 1, 5):
+        depth = seq.renderer.render(cam, poses[j]).depth
+        v, u = np.nonzero(depth > 0)
+        pts = cam.unproject(np.stack([u, v], axis=1).astype(float), depth[v, u])
+        world = transform_points(poses[j], pts)
+        nxt = transform_points(np.linalg.inv(poses[j + 1]), world)
+        uv, _ = cam.project(nxt)
+        worst.append(np.percentile(np.linalg.norm(uv - np.stack([u, v], axis=1), axis=1), 99))
+    assert max(worst) < 1.0
+    assert np.median(worst) > 0.05  # the camera does move between sub-steps

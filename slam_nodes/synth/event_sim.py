@@ -35,7 +35,7 @@ class EventConfig:
     shot_noise_hz: float = 0.02
     leak_hz: float = 0.02
     log_eps: float = 0.001
-    px_per_step: float = 0.8
+    px_per_step: float = 1.0
     max_steps_per_frame: int = 48
     encoding: str = "mono"
 

@@ -170,7 +170,12 @@ class Sequence:
         probe = frame_ns[0] + np.round(np.arange((n_frames - 1) * sub + 1) * NS / (rgb.rate_hz * sub)).astype(np.int64)
         ang, lin = pose_rates(self.camera_poses, probe)
         z_probe = np.interp(np.arange(len(probe)) / sub, np.arange(n_frames), np.maximum(z_near, 0.3))
-        flow = f_px * (ang + lin / z_probe)  # px/s
+        # bound on any pixel's speed (px/s): a rotation moves a pixel at normalised radius r by
+        # up to f * omega * (1 + r^2) (largest at the image corners), a translation by
+        # f * v * sqrt(1 + r^2) / z; z is the 5th-percentile depth of the preview.
+        cam = self.camera
+        r2 = ((cam.width / 2) / cam.fx) ** 2 + ((cam.height / 2) / cam.fy) ** 2
+        flow = f_px * (ang * (1 + r2) + lin * np.sqrt(1 + r2) / z_probe)
         times = [frame_ns]
         owner = [np.arange(n_frames)]
         # blur samples inside each exposure window
