@@ -85,7 +85,8 @@ def test_encode_matches_loop_reference_dense_and_hashed_levels():
 
 
 def test_encode_gradients_match_finite_differences():
-    lay = hash_grid_layout(3, 2, 8, 4, 2.0)
+    lay = hash_grid_layout(2, 2, 6, 3, 2.0)         # one dense, one hashed level
+    assert lay.hashed == (False, True)
     g = torch.Generator().manual_seed(0)
     table = torch.randn(lay.n_params, 2, generator=g, dtype=torch.float64, requires_grad=True)
     x = (torch.rand(6, 3, generator=g, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()

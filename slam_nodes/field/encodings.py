@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 PRIMES = (1, 2654435761, 805459861)
 IMPLEMENTATIONS = ("auto", "torch", "tcnn")
+_PRIMES_I32 = tuple(p - (1 << 32) if p >= (1 << 31) else p for p in PRIMES)   # same low bits
 _U32 = 0xFFFFFFFF
 
 
@@ -113,17 +114,19 @@ def _corner_rows(base: torch.Tensor, layout: HashGridLayout) -> torch.Tensor:
     floor(pos) + (c & 1, (c >> 1) & 1, (c >> 2) & 1), tcnn's ordering. base: [L, 3, N]."""
     L, _, n = base.shape
     dev = base.device
+    # int32 arithmetic: products wrap modulo 2^32 exactly like tcnn's uint32 hash (only the low
+    # log2_hashmap_size bits are kept), and dense indices stay below 2^31
+    i32 = torch.int32
     with torch.no_grad():
-        g = base.to(torch.int64)[:, :, None, :] + torch.arange(2, device=dev)[:, None]
+        g = base.to(i32)[:, :, None, :] + torch.arange(2, device=dev, dtype=i32)[:, None]
         # g: [L, 3, 2, N]
         hashed = layout.hashed
         n_dense = hashed.index(True) if True in hashed else L   # dense levels come first
         parts = []
         if n_dense > 0:
             gd = g[:n_dense]
-            res = torch.tensor(layout.resolutions[:n_dense], dtype=torch.int64,
-                               device=dev)[:, None, None]
-            size = torch.tensor(layout.sizes[:n_dense], dtype=torch.int64,
+            res = torch.tensor(layout.resolutions[:n_dense], dtype=i32, device=dev)[:, None, None]
+            size = torch.tensor(layout.sizes[:n_dense], dtype=i32,
                                 device=dev)[:, None, None, None, None]
             gx, gy, gz = gd[:, 0], gd[:, 1], gd[:, 2]              # [Ld, 2, N]
             dense = ((gz * (res * res))[:, :, None, None] + (gy * res)[:, None, :, None]
@@ -134,10 +137,10 @@ def _corner_rows(base: torch.Tensor, layout: HashGridLayout) -> torch.Tensor:
         if n_dense < L:
             gh = g[n_dense:]
             mask = (1 << layout.log2_hashmap_size) - 1    # hashed levels have 2^log2 rows
-            hx, hy, hz = gh[:, 0] * PRIMES[0], gh[:, 1] * PRIMES[1], gh[:, 2] * PRIMES[2]
+            hx, hy, hz = (gh[:, d] * _PRIMES_I32[d] for d in range(3))
             h = (hz[:, :, None, None] ^ hy[:, None, :, None]) ^ hx[:, None, None, :]
             parts.append((h & mask).reshape(L - n_dense, 8, n))
-        offsets = torch.tensor(layout.offsets, dtype=torch.int64, device=dev)[:, None, None]
+        offsets = torch.tensor(layout.offsets, dtype=i32, device=dev)[:, None, None]
         return (parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)) + offsets
 
 
@@ -154,7 +157,7 @@ def hash_grid_indices(x01: torch.Tensor, layout: HashGridLayout
     """Table rows and trilinear weights of the 8 cell corners at every level.
 
     x01: [N, 3] coordinates in the unit cube.
-    Returns (rows int64 [N, L, 8], weights [N, L, 8] in x01's dtype).
+    Returns (rows int32 [N, L, 8], weights [N, L, 8] in x01's dtype).
     Corner c (0..7) is floor(pos) + (c & 1, (c >> 1) & 1, (c >> 2) & 1), tcnn's ordering.
     """
     base, frac = _cell(x01, layout)
@@ -191,7 +194,7 @@ def hash_grid_encode(x01: torch.Tensor, table: torch.Tensor, layout: HashGridLay
     n_feat = table.shape[1]
     base, frac = _cell(x01, layout)                                # [L, 3, N]
     rows = _corner_rows(base, layout)                              # [L, 8, N]
-    f = torch.arange(n_feat, device=x01.device)
+    f = torch.arange(n_feat, device=x01.device, dtype=rows.dtype)
     idx = rows[:, :, None, :] * n_feat + f[None, None, :, None]    # [L, 8, F, N]
     feats = _Take.apply(table.reshape(-1), idx)
     w = _trilinear_weights(frac)                                   # [L, 8, N]
