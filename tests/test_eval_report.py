@@ -83,3 +83,25 @@ def test_eval_bad_input_exit_code(tmp_path, capsys):
     assert "NaN" in capsys.readouterr().err
     assert main(["eval", "--compare", str(tmp_path), "--out", str(tmp_path / "c")]) == 2
     assert "metrics.json" in capsys.readouterr().err
+
+
+def test_mesh_in_the_estimates_own_frame_is_brought_to_gt(tmp_path):
+    """A SLAM system's world is its first camera: origin alignment puts its mesh on the GT."""
+    from slam_nodes.eval.evaluate import evaluate_to_dir
+    from slam_nodes.types import invert_pose
+
+    gt = _down_poses()
+    write_tum(tmp_path / "gt.tum", gt)
+    floor = trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0.0]], [[0, 1, 2], [0, 2, 3]])
+    floor.export(tmp_path / "gt.ply")
+    to_own = invert_pose(gt.poses[0])  # world -> first camera
+    run = tmp_path / "run"
+    run.mkdir()
+    write_tum(run / "trajectory.tum", Trajectory(gt.stamps_ns, to_own @ gt.poses))
+    floor.copy().apply_transform(to_own).export(run / "mesh.ply")
+    kwargs = dict(est=run, gt=tmp_path / "gt.tum", gt_mesh=tmp_path / "gt.ply",
+                  num_samples=20_000, figures=False)
+    aligned = evaluate_to_dir(run, **kwargs)["mesh"]
+    assert aligned["accuracy_cm"] < 0.5 and aligned["fscore_pct"]["1"] > 95
+    as_is = evaluate_to_dir(run, mesh_alignment="none", **kwargs)["mesh"]
+    assert as_is["accuracy_cm"] > 20

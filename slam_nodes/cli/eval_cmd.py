@@ -22,6 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-topic", help="take those intrinsics from this CameraInfo "
                         "topic of the --gt bag instead (default when --gt is a bag with a "
                         "depth camera_info topic)")
+    parser.add_argument("--mesh-align", choices=("origin", "trajectory", "none"),
+                        default="origin", help="bring the mesh into the ground-truth frame by "
+                        "the first pose pair (origin, default), the ATE's Umeyama alignment "
+                        "(trajectory) or not at all (none)")
     parser.add_argument("--no-cull", action="store_true", help="score whole meshes")
     parser.add_argument("--max-diff", type=float, default=0.02,
                         help="max stamp difference for association, seconds (default 0.02)")
@@ -80,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         out, est=est, gt=args.gt, est_topic=args.est_topic, gt_topic=args.gt_topic,
         mesh=args.mesh, gt_mesh=args.gt_mesh, camera=camera, max_diff_s=args.max_diff,
         alignment=args.align, rpe_delta_s=args.rpe_delta, num_samples=args.samples,
-        cull=not args.no_cull, seed=args.seed, name=args.name, figures=not args.no_figures)
+        cull=not args.no_cull, seed=args.seed, name=args.name, figures=not args.no_figures,
+        mesh_alignment=args.mesh_align)
     traj, mesh = metrics.get("trajectory"), metrics.get("mesh")
     if traj:
         print(f"ATE RMSE {traj['ate_cm']['rmse']:.3f} cm over {traj['num_pairs']} pairs "

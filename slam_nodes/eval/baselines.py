@@ -83,11 +83,14 @@ def run_open3d_slam(
     trunc_voxel_multiplier: float = 8.0,
     block_count: int = 40_000,
     extract_mesh: bool = True,
+    known_poses: np.ndarray | None = None,
 ) -> BaselineResult:
     """Open3D dense RGB-D SLAM (depth-only point-to-plane tracking against the model), CPU.
 
     frames: RGBDFrames of `camera` (depth metres). Returns trajectory T_world_cam (world = first
     camera) and the marching-cubes mesh (trimesh, metres) when extract_mesh.
+    known_poses [N,4,4] T_world_cam: skip tracking and fuse the frames at these poses (TSDF
+    mapping only, e.g. a reference mesh from ground-truth poses).
     """
     import open3d as o3d
     import open3d.core as o3c
@@ -96,7 +99,7 @@ def run_open3d_slam(
         raise EvalError(f"voxel size must be positive, got {voxel_size_m}")
     device = o3c.Device("CPU:0")
     K = _intrinsics(camera)
-    T = np.eye(4)
+    T = np.eye(4) if known_poses is None else np.asarray(known_poses[0], dtype=np.float64)
     model = o3d.t.pipelines.slam.Model(voxel_size_m, 16, block_count, o3c.Tensor(T), device)
     input_frame = o3d.t.pipelines.slam.Frame(camera.height, camera.width, K, device)
     raycast_frame = o3d.t.pipelines.slam.Frame(camera.height, camera.width, K, device)
@@ -112,7 +115,11 @@ def run_open3d_slam(
                else np.full((*depth.shape, 3), 0.5, np.float32))
         input_frame.set_data_from_image(
             "color", o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(rgb))))
-        if i > 0:
+        if known_poses is not None:
+            if i >= len(known_poses):
+                raise EvalError(f"known_poses has {len(known_poses)} poses, frames are more")
+            T = np.asarray(known_poses[i], dtype=np.float64)
+        elif i > 0:
             try:
                 result = model.track_frame_to_model(input_frame, raycast_frame, 1.0,
                                                     depth_max_m, depth_diff_m)

@@ -11,11 +11,13 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from slam_nodes.errors import EvalError
 from slam_nodes.eval.report import METRICS_FILE, write_report
 from slam_nodes.eval.sources import RUN_TRAJECTORY, load_trajectory
 from slam_nodes.types.camera import CameraModel
-from slam_nodes.types.pose import write_tum
+from slam_nodes.types.pose import invert_pose, write_tum
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +42,20 @@ def evaluate_to_dir(
     seed: int = 0,
     name: str | None = None,
     figures: bool = True,
+    mesh_alignment: str = "origin",
 ) -> dict:
     """Evaluate and write metrics.json / report.md / figures into out_dir; return the metrics.
 
     est: TUM file, run folder (its trajectory.tum and, with gt_mesh, its mesh.ply) or bag.
     gt: TUM file or bag (gt_topic: pose topic or PARENT->CHILD TF chain); None skips ATE/RPE.
     mesh / gt_mesh: mesh files (world frame, metres); camera: intrinsics for culling and depth
-    L1 from the ground-truth poses (T_world_cam). Raises EvalError on bad input.
+    L1 from the ground-truth poses (T_world_cam).
+    mesh_alignment: how the reconstruction is brought into the ground-truth frame before it is
+      scored: "origin" (default; T = G_0 inv(E_0) from the first associated pose pair, right
+      for a mesh in the SLAM system's own world, and the identity for a system started at the
+      ground-truth pose), "trajectory" (the Umeyama alignment of the ATE, p -> R (s p) + t; its
+      rotation is poorly constrained when the path is short or straight) or "none".
+    Raises EvalError on bad input.
     """
     from slam_nodes.eval.mesh import load_mesh, mesh_metrics, sample_surface
     from slam_nodes.eval.trajectory import evaluate_trajectory
@@ -72,6 +81,11 @@ def evaluate_to_dir(
     mesh_result, rec_mesh, gt_points = None, None, None
     if gt_mesh is not None:
         rec_mesh = load_mesh(mesh, "reconstructed mesh")
+        if traj_result is not None:
+            scale, T = _mesh_transform(mesh_alignment, traj_result, est_traj)
+            rec_mesh.vertices = (scale * np.asarray(rec_mesh.vertices)) @ T[:3, :3].T + T[:3, 3]
+        elif mesh_alignment != "none":
+            logger.info("no trajectory to align the mesh with: scoring it as it is")
         gt_m = load_mesh(gt_mesh, "ground-truth mesh")
         poses = traj_result.gt_poses if traj_result is not None else None
         if camera is None and cull:
@@ -91,6 +105,7 @@ def evaluate_to_dir(
         "alignment": alignment,
         "max_diff_s": max_diff_s,
         "num_samples": num_samples if gt_mesh else None,
+        "mesh_alignment": mesh_alignment if gt_mesh and traj_result is not None else None,
     }
     return write_report(
         out, name=name or (run_dir or est_path).resolve().name, trajectory=traj_result,
@@ -98,6 +113,22 @@ def evaluate_to_dir(
         inputs={k: v for k, v in inputs.items() if v is not None},
         extra=_previous_extra(run_dir), figures=figures,
     )
+
+
+MESH_ALIGNMENTS = ("origin", "trajectory", "none")
+
+
+def _mesh_transform(how: str, result, est) -> tuple[float, np.ndarray]:
+    """(scale, T [4,4]) that move the reconstruction into the ground-truth frame."""
+    if how not in MESH_ALIGNMENTS:
+        raise EvalError(f"unknown mesh alignment {how!r}; expected one of {MESH_ALIGNMENTS}")
+    if how == "none":
+        return 1.0, np.eye(4)
+    if how == "trajectory":
+        return result.scale, result.T_gt_est
+    # origin: the first associated pair; the estimate's raw pose nearest that stamp
+    i = int(np.argmin(np.abs(est.stamps_ns - result.stamps_ns[0])))
+    return 1.0, result.gt_poses[0] @ invert_pose(est.poses[i])
 
 
 def _previous_extra(run_dir: Path | None) -> dict:
