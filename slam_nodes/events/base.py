@@ -30,8 +30,14 @@ class RawEvents:
 
     @classmethod
     def empty(cls) -> "RawEvents":
-        z = np.zeros(0, dtype=np.int64)
-        return cls(z, z, z, np.zeros(0, dtype=np.uint8))
+        u16 = np.zeros(0, dtype=np.uint16)
+        return cls(np.zeros(0, dtype=np.int64), u16, u16, np.zeros(0, dtype=np.uint8))
+
+
+def signed_polarity(p: np.ndarray) -> np.ndarray:
+    """int8 [N] +1 / -1 of codec polarities 1 / 0 (uint8 is reinterpreted, not copied)."""
+    q = p.view(np.int8) if p.dtype == np.uint8 else p.astype(np.int8)
+    return (q << 1) - 1
 
 
 def as_uint8(buf) -> np.ndarray:
@@ -41,15 +47,20 @@ def as_uint8(buf) -> np.ndarray:
     return np.frombuffer(buf, dtype=np.uint8)
 
 
-def as_words(buf: np.ndarray, dtype: str, what: str) -> np.ndarray:
-    """View buf as little-endian words of `dtype`; a trailing partial word is dropped with a
-    warning (sensor drivers send whole words, a partial one means a truncated packet)."""
-    size = np.dtype(dtype).itemsize
+def whole_words(buf: np.ndarray, size: int, what: str) -> np.ndarray:
+    """buf (uint8 [B]) without a trailing partial word of `size` bytes, which is dropped with
+    a warning (sensor drivers send whole words, a partial one means a truncated packet)."""
     usable = len(buf) - len(buf) % size
     if usable != len(buf):
         logger.warning("%s packet of %d bytes is not a multiple of %d: ignoring %d trailing "
                        "bytes", what, len(buf), size, len(buf) - usable)
-    return buf[:usable].view(dtype)
+    return buf[:usable]
+
+
+def as_words(buf: np.ndarray, dtype: str, what: str) -> np.ndarray:
+    """View buf as little-endian words of `dtype` (a trailing partial word is dropped with a
+    warning, see whole_words)."""
+    return whole_words(buf, np.dtype(dtype).itemsize, what).view(dtype)
 
 
 # Large packets are decoded in blocks of this many words: the temporaries of a block stay in

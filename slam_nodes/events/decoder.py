@@ -11,6 +11,10 @@ camera's sensor time (µs since camera start, in ns), mono/trigger give time_bas
 libcaer and libcaer_cmp give host epoch time; dvs gives each event's own stamp. Mapping sensor
 time to the header clock is the time-sync layer's job.
 
+The stateful word decoders (evt3, libcaer_cmp) run compiled numba kernels by default and the
+pure-numpy reference otherwise (implementation "auto" | "numpy" | "numba", see backend.py);
+both give identical results.
+
 Events outside the message's width x height are dropped and counted (`dropped_out_of_bounds`),
 with a warning naming the topic and stamp. A packet that cannot be decoded raises DecodeError
 (the caller logs and skips it); the codec state is left as it was before that packet.
@@ -23,7 +27,8 @@ import logging
 import numpy as np
 
 from slam_nodes.errors import DecodeError
-from slam_nodes.events.base import RawEvents, as_uint8
+from slam_nodes.events.backend import resolve_implementation
+from slam_nodes.events.base import RawEvents, as_uint8, signed_polarity
 from slam_nodes.events.dvs import (DVS_EVENT_ARRAY, decode_dvs_cdr, decode_dvs_msg,
                                    decode_dvs_ros1)
 from slam_nodes.events.evt3 import Evt3Codec
@@ -39,6 +44,8 @@ LEGACY_EVENT_ARRAY = "event_array_msgs/msg/EventArray"
 CODECS = {c.encoding: c for c in (Evt3Codec, MonoCodec, TriggerCodec, LibcaerCodec,
                                   LibcaerCmpCodec)}
 SUPPORTED_TYPES = (EVENT_PACKET, LEGACY_EVENT_ARRAY, DVS_EVENT_ARRAY)
+# codecs with a compiled twin take the implementation name
+_COMPILED = (Evt3Codec, LibcaerCmpCodec)
 
 
 def _normalise_typename(typename: str) -> str:
@@ -58,11 +65,16 @@ class EventDecoder:
     header clock with one fixed offset, header stamp of the first decoded packet minus its
     first event time, so intervals stay the sensor's exact ones (libcaer, libcaer_cmp and
     dvs are epoch time already and are left as they are).
+    implementation: "auto" (compiled numba kernels when numba imports, else numpy with one
+    warning), "numpy" (the reference) or "numba" (ImportError without numba); ConfigError for
+    other names. The resolved name is in .implementation.
     Counters: num_messages, num_events, num_triggers, num_skipped (decode_many),
     dropped_out_of_bounds.
     """
 
-    def __init__(self, typename: str, topic: str = "", time_reference: str = "sensor") -> None:
+    def __init__(self, typename: str, topic: str = "", time_reference: str = "sensor",
+                 implementation: str = "auto") -> None:
+        self.implementation = resolve_implementation(implementation)
         if time_reference not in ("sensor", "header"):
             raise ValueError(f"time_reference must be 'sensor' or 'header', not "
                              f"{time_reference!r}")
@@ -197,7 +209,8 @@ class EventDecoder:
             if cls is None:
                 raise DecodeError(f"{self.topic} @ {stamp_ns}: unsupported event encoding "
                                   f"{encoding!r} (supported: {', '.join(CODECS)})")
-            codec = self._codecs[encoding] = cls()
+            codec = self._codecs[encoding] = (cls(self.implementation) if cls in _COMPILED
+                                              else cls())
         return codec
 
     def _to_header_clock(self, raw: RawEvents, stamp_ns) -> None:
@@ -225,8 +238,8 @@ class EventDecoder:
                 x, y, t, p = x[keep], y[keep], t[keep], p[keep]
                 self._count_dropped(int(len(keep) - np.count_nonzero(keep)), width, height,
                                     stamp_ns)
-        batch = EventBatch(t, x.astype(np.uint16), y.astype(np.uint16),
-                           (p.astype(np.int8) << 1) - 1, width, height)
+        batch = EventBatch(t, x.astype(np.uint16, copy=False), y.astype(np.uint16, copy=False),
+                           signed_polarity(p), width, height)
         trig = TriggerEvents(raw.trig_t, raw.trig_edge, raw.trig_id)
         return self._finish(batch, trig, stamp_ns)
 
@@ -252,7 +265,9 @@ class EventDecoder:
                            stamp_ns, n, width, height, self.dropped_out_of_bounds)
 
 
-def make_decoder(typename: str, topic: str = "", time_reference: str = "sensor"
-                 ) -> EventDecoder:
-    """An EventDecoder for a message type name; DecodeError for unsupported types."""
-    return EventDecoder(typename, topic, time_reference)
+def make_decoder(typename: str, topic: str = "", time_reference: str = "sensor",
+                 implementation: str = "auto") -> EventDecoder:
+    """An EventDecoder for a message type name; DecodeError for unsupported types.
+
+    implementation: "auto" | "numpy" | "numba" (see EventDecoder)."""
+    return EventDecoder(typename, topic, time_reference, implementation)

@@ -8,6 +8,9 @@ Word layout (little-endian uint32, type in bits 28-31):
 t = (high << 6 | low) µs * 1000 ns, sensor time. A TIME_HIGH below the previous one is a
 28-bit counter rollover (+2^34 µs, about 4.8 h). Events before the first TIME_HIGH use the
 carried high part (0 at stream start), as Prophesee's own decoders do.
+
+The numpy decoder here is the reference; _kernels.decode_evt2 is its compiled twin
+(implementation "auto" | "numpy" | "numba", see backend.py).
 """
 
 from __future__ import annotations
@@ -16,19 +19,23 @@ import numpy as np
 
 from slam_nodes.errors import DecodeError
 from slam_nodes.events._words import carried, code_bits, code_mask, setters_before
-from slam_nodes.events.base import RawEvents, as_words
+from slam_nodes.events.backend import kernels, resolve_implementation
+from slam_nodes.events.base import RawEvents, as_words, whole_words
 
 CD_OFF, CD_ON, TIME_HIGH, EXT_TRIGGER = 0, 1, 8, 10
 _UNDEFINED = code_bits(2, 3, 4, 5, 6, 7, 9, 11, 12, 13)
 
 
 class Evt2Codec:
-    """Stateful EVT2 decoder: decode(buf) -> RawEvents."""
+    """Stateful EVT2 decoder: decode(buf) -> RawEvents.
+
+    implementation: "auto" (numba when it imports), "numpy" (reference) or "numba"."""
 
     encoding = "evt2"
     epoch_time = False  # sensor clock (µs since camera start)
 
-    def __init__(self) -> None:
+    def __init__(self, implementation: str = "auto") -> None:
+        self.implementation = resolve_implementation(implementation)
         self.reset()
 
     def reset(self) -> None:
@@ -36,7 +43,29 @@ class Evt2Codec:
         self.high = 0  # full time high incl. rollovers, in units of 64 µs
 
     def decode(self, buf: np.ndarray, time_base: int = 0) -> RawEvents:
-        """Decode a chunk (uint8 [B]); time_base is ignored (sensor time)."""
+        """Decode a chunk (uint8 [B]); time_base is ignored (sensor time).
+
+        Raises DecodeError on an undefined word type; the state is then unchanged."""
+        if self.implementation == "numba":
+            return self._decode_numba(buf)
+        return self._decode_numpy(buf)
+
+    def state(self) -> tuple[int, ...]:
+        """The carried state: (time high incl. rollovers, in units of 64 µs,)."""
+        return (self.high,)
+
+    def _decode_numba(self, buf: np.ndarray) -> RawEvents:
+        buf = whole_words(buf, 4, self.encoding)
+        state = np.array(self.state(), dtype=np.int64)
+        err, t, x, y, p, trig_t, trig_edge, trig_id, new = kernels().decode_evt2(buf, state)
+        if err >= 0:
+            word = int(buf[4 * err:4 * err + 4].view("<u4")[0])
+            raise DecodeError(f"evt2: undefined word type {word >> 28} at word {err} "
+                              f"(0x{word:08x}); corrupt data?")
+        self.high = int(new[0])
+        return RawEvents(t, x, y, p, trig_t, trig_edge, trig_id)
+
+    def _decode_numpy(self, buf: np.ndarray) -> RawEvents:
         words = as_words(buf, "<u4", self.encoding)
         kind = (words >> 28).astype(np.uint16)
         if code_mask(kind, _UNDEFINED).any():

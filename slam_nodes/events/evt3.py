@@ -18,6 +18,10 @@ Conventions follow event_camera_codecs (so its test checksums reproduce exactly)
 - nothing is decoded until a TIME_HIGH followed by a TIME_LOW has been seen (at stream start,
   words other than time words before that are skipped);
 - a TIME_HIGH more than 10 below the previous one is a counter rollover (+2^24 µs).
+
+Two implementations share the state attributes below: the numpy reference in this module and
+the compiled kernel _kernels.decode_evt3 (implementation "auto" | "numpy" | "numba", see
+backend.py); they give bit-identical results.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import numpy as np
 from slam_nodes.errors import DecodeError
 from slam_nodes.events._words import (AddressState, carried, code_bits, code_mask,
                                       expand_vectors, setters_before, word_times)
-from slam_nodes.events.base import BLOCK_WORDS, RawEvents, as_words, concat_raw
+from slam_nodes.events.backend import kernels, resolve_implementation
+from slam_nodes.events.base import BLOCK_WORDS, RawEvents, as_words, concat_raw, whole_words
 
 ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8, TIME_LOW = 0, 2, 3, 4, 5, 6
 TIME_HIGH, EXT_TRIGGER = 8, 10
@@ -38,12 +43,15 @@ _VECTOR = code_bits(VECT_BASE_X, VECT_12, VECT_8)
 
 
 class Evt3Codec:
-    """Stateful EVT3 decoder: decode(buf) -> RawEvents; state carries across calls."""
+    """Stateful EVT3 decoder: decode(buf) -> RawEvents; state carries across calls.
+
+    implementation: "auto" (numba when it imports), "numpy" (reference) or "numba"."""
 
     encoding = "evt3"
     epoch_time = False  # sensor clock (µs since camera start)
 
-    def __init__(self) -> None:
+    def __init__(self, implementation: str = "auto") -> None:
+        self.implementation = resolve_implementation(implementation)
         self.reset()
 
     def reset(self) -> None:
@@ -59,6 +67,29 @@ class Evt3Codec:
 
         Raises DecodeError on an undefined word code; the decoder state is then unchanged.
         """
+        if self.implementation == "numba":
+            return self._decode_numba(buf)
+        return self._decode_numpy(buf)
+
+    def state(self) -> tuple[int, ...]:
+        """The carried state (high, low, has_time, row, vector base, vector polarity)."""
+        return (self.high, self.low, int(self.has_time), self.addr.row, self.addr.base,
+                self.addr.pol)
+
+    def _decode_numba(self, buf: np.ndarray) -> RawEvents:
+        buf = whole_words(buf, 2, "evt3")
+        state = np.array(self.state(), dtype=np.int64)
+        err, t, x, y, p, trig_t, trig_edge, trig_id, new = kernels().decode_evt3(buf, state)
+        if err >= 0:
+            word = int(buf[2 * err]) | int(buf[2 * err + 1]) << 8
+            raise DecodeError(f"evt3: undefined word code {word >> 12} at word {err} "
+                              f"(0x{word:04x}); corrupt packet?")
+        high, low, has_time, row, base, pol = (int(v) for v in new)
+        self.high, self.low, self.has_time = high, low, bool(has_time)
+        self.addr = AddressState(row, base, pol)
+        return RawEvents(t, x, y, p, trig_t, trig_edge, trig_id)
+
+    def _decode_numpy(self, buf: np.ndarray) -> RawEvents:
         words = as_words(buf, "<u2", "evt3")
         code = words >> 12
         if code_mask(code, _UNDEFINED).any():

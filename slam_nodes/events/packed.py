@@ -14,7 +14,9 @@ Conventions follow event_camera_codecs so its test checksums reproduce exactly:
   column), 3 ADDR_Y (event at column: y bits 0-10, polarity bit 11), 4 VECT_BASE_Y, 5 VECT_8
   (events at base_y + i, base_y += 8); 6 VECT_12 and other codes are ignored like upstream.
   t = time_base + (high << 12 | low) µs * 1000, with high and low reset to 0 at every packet;
-  the column, vector base and polarity carry across packets.
+  the column, vector base and polarity carry across packets. The numpy decoder is the
+  reference; _kernels.decode_libcaer_cmp is its compiled twin (implementation "auto" |
+  "numpy" | "numba", see backend.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import numpy as np
 
 from slam_nodes.events._words import (AddressState, carried, code_bits, code_mask, expand_vectors,
                                       setters_before, word_times)
-from slam_nodes.events.base import RawEvents, as_words
+from slam_nodes.events.backend import kernels, resolve_implementation
+from slam_nodes.events.base import RawEvents, as_words, whole_words
 
 _U32 = np.uint64(0xFFFFFFFF)
 
@@ -92,19 +95,40 @@ class LibcaerCodec:
 
 
 class LibcaerCmpCodec:
-    """'libcaer_cmp' compressed packets; column/vector state carries across packets."""
+    """'libcaer_cmp' compressed packets; column/vector state carries across packets.
+
+    implementation: "auto" (numba when it imports), "numpy" (reference) or "numba"."""
 
     encoding = "libcaer_cmp"
     epoch_time = True
 
-    def __init__(self) -> None:
+    def __init__(self, implementation: str = "auto") -> None:
+        self.implementation = resolve_implementation(implementation)
         self.reset()
 
     def reset(self) -> None:
         """Forget the column, vector base and polarity."""
         self.addr = AddressState()
 
+    def state(self) -> tuple[int, ...]:
+        """The carried state (column, vector base, vector polarity)."""
+        return (self.addr.row, self.addr.base, self.addr.pol)
+
     def decode(self, buf: np.ndarray, time_base: int = 0) -> RawEvents:
+        """Decode one packet (uint8 [B]); time_base: ns added to every event time."""
+        if self.implementation == "numba":
+            return self._decode_numba(buf, time_base)
+        return self._decode_numpy(buf, time_base)
+
+    def _decode_numba(self, buf: np.ndarray, time_base: int) -> RawEvents:
+        buf = whole_words(buf, 2, self.encoding)
+        state = np.array(self.state(), dtype=np.int64)
+        _, t, x, y, p, _, _, _, new = kernels().decode_libcaer_cmp(buf, np.int64(time_base),
+                                                                   state)
+        self.addr = AddressState(*(int(v) for v in new))
+        return RawEvents(t, x, y, p)
+
+    def _decode_numpy(self, buf: np.ndarray, time_base: int) -> RawEvents:
         words = as_words(buf, "<u2", self.encoding)
         code = words >> 12
         # time: high and low restart from 0 in every packet

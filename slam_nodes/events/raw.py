@@ -5,6 +5,7 @@ A RAW file is a text header of lines starting with '%' ("% key value"; newer fil
 'height' are taken from a "geometry WxH" line, from the "format EVT3;height=..;width=.." line,
 or else from the camera plugin name (Gen3 640x480, Gen4/IMX636 1280x720), 0 when unknown.
 Times are the camera's sensor time in ns (µs resolution), like the EVT decoders give.
+implementation: "auto" | "numpy" | "numba" selects the EVT decoder (see backend.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from slam_nodes.errors import DecodeError
-from slam_nodes.events.base import RawEvents
+from slam_nodes.events.base import RawEvents, signed_polarity
 from slam_nodes.events.evt2 import Evt2Codec
 from slam_nodes.events.evt3 import Evt3Codec
 from slam_nodes.types import EventBatch, TriggerEvents
@@ -74,11 +75,11 @@ def _format(header: dict) -> str:
     return {"2.0": "EVT2", "3.0": "EVT3", "2.1": "EVT21"}.get(evt, evt or "unknown")
 
 
-def _codec(fmt: str):
+def _codec(fmt: str, implementation: str):
     if fmt == "EVT3":
-        return Evt3Codec(), 2
+        return Evt3Codec(implementation), 2
     if fmt == "EVT2":
-        return Evt2Codec(), 4
+        return Evt2Codec(implementation), 4
     raise DecodeError(f"RAW format {fmt!r} is not supported (EVT2 and EVT3 are)")
 
 
@@ -90,11 +91,11 @@ def _to_batch(raw: RawEvents, width: int, height: int) -> tuple[EventBatch, Trig
         dropped = int(len(keep) - np.count_nonzero(keep))
         if dropped:
             x, y, t, p = x[keep], y[keep], t[keep], p[keep]
-    batch = EventBatch(t, x, y, (p.astype(np.int8) << 1) - 1, width, height)
+    batch = EventBatch(t, x, y, signed_polarity(p), width, height)
     return batch, TriggerEvents(raw.trig_t, raw.trig_edge, raw.trig_id), dropped
 
 
-def iter_raw(path: str | Path, chunk_bytes: int = 1 << 20
+def iter_raw(path: str | Path, chunk_bytes: int = 1 << 20, implementation: str = "auto"
              ) -> Iterator[tuple[EventBatch, TriggerEvents]]:
     """Stream a RAW file as (EventBatch, TriggerEvents) chunks of about chunk_bytes input.
 
@@ -103,7 +104,7 @@ def iter_raw(path: str | Path, chunk_bytes: int = 1 << 20
     with open(path, "rb") as f:
         head = f.read(_MAX_HEADER)
         header, start = parse_raw_header(head)
-        codec, word = _codec(header["format"])
+        codec, word = _codec(header["format"], implementation)
         width, height = header["width"], header["height"]
         chunk_bytes = max(word, chunk_bytes - chunk_bytes % word)
         f.seek(start)
@@ -124,12 +125,12 @@ def iter_raw(path: str | Path, chunk_bytes: int = 1 << 20
             logger.warning("%s: dropped %d events outside %dx%d", path, dropped, width, height)
 
 
-def read_raw(path: str | Path, chunk_bytes: int = 1 << 20
+def read_raw(path: str | Path, chunk_bytes: int = 1 << 20, implementation: str = "auto"
              ) -> tuple[EventBatch, TriggerEvents, dict]:
     """Read a whole RAW file: (EventBatch, TriggerEvents, header dict incl. width/height)."""
     with open(path, "rb") as f:
         header, _ = parse_raw_header(f.read(_MAX_HEADER))
-    parts = list(iter_raw(path, chunk_bytes))
+    parts = list(iter_raw(path, chunk_bytes, implementation))
     batch = EventBatch.concatenate([b for b, _ in parts]) if parts else EventBatch.empty()
     batch.width, batch.height = header["width"], header["height"]
     trig = TriggerEvents(np.concatenate([t.t for _, t in parts] or [np.zeros(0)]),

@@ -1,0 +1,276 @@
+"""Compiled (numba) twins of the stateful word decoders: EVT3, EVT2 and libcaer_cmp.
+
+Each kernel is the sequential decoder the format describes: one pass over the words keeping
+the state (time, row, vector base) in registers. The numpy implementations in evt3.py,
+evt2.py and packed.py are the reference; tests/test_events_kernels.py checks that both give
+bit-identical events, triggers and carried state on real recordings and random streams.
+
+Conventions shared by the kernels:
+- input: buf uint8 [B] (any alignment, read-only or not), read as little-endian words byte by
+  byte (no unaligned or byte-order dependent views); a trailing partial word is ignored (the
+  caller warns about it);
+- state: int64 [S] carried across packets, read at entry and returned as a new array; the
+  input array is never modified, so a failed packet leaves the caller's state untouched;
+- a first pass validates every word code and counts the events each word can emit (exact
+  after the stream has a valid time), so outputs are allocated once at their final size plus
+  12 slack slots for the branch-free vector expansion, and returned as trimmed views;
+- returns (error word index or -1, t int64 [N] ns, x uint16 [N], y uint16 [N],
+  p uint8 [N] 0/1, trig_t int64 [M] ns, trig_edge uint8 [M], trig_id uint8 [M], new state).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# popcount of every 12-bit vector mask
+_POPCOUNT12 = np.array([bin(m).count("1") for m in range(4096)], dtype=np.int64)
+_SLACK = 12  # a vector word writes all its 12 (or 8) slots, then advances by its popcount
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _u16(buf, i):
+    return np.int64(buf[2 * i]) | (np.int64(buf[2 * i + 1]) << 8)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _u32(buf, i):
+    j = 4 * i
+    return (np.int64(buf[j]) | (np.int64(buf[j + 1]) << 8) | (np.int64(buf[j + 2]) << 16)
+            | (np.int64(buf[j + 3]) << 24))
+
+
+@njit(cache=True, nogil=True)
+def _alloc(n_ev, n_trig):
+    return (np.empty(n_ev, np.int64), np.empty(n_ev, np.uint16), np.empty(n_ev, np.uint16),
+            np.empty(n_ev, np.uint8), np.empty(n_trig, np.int64), np.empty(n_trig, np.uint8),
+            np.empty(n_trig, np.uint8))
+
+
+@njit(cache=True, nogil=True)
+def _grow(t, x, y, p, k):
+    """Copies of the first k entries in arrays of twice the capacity."""
+    cap = 2 * len(t)
+    t2, x2, y2, p2 = np.empty(cap, np.int64), np.empty(cap, np.uint16), \
+        np.empty(cap, np.uint16), np.empty(cap, np.uint8)
+    t2[:k], x2[:k], y2[:k], p2[:k] = t[:k], x[:k], y[:k], p[:k]
+    return t2, x2, y2, p2
+
+
+@njit(cache=True, nogil=True)
+def _trim(a, k):
+    """a[:k], copied when that frees more than half of a (a view otherwise)."""
+    return a[:k].copy() if 2 * k < len(a) else a[:k]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _vector(t, vec, fixed, p, k, t_ns, base, fixed_val, pol, mask, nbits):
+    """Events at vec = base + i for each set bit i of mask (nbits wide); returns the new
+    count. Every slot is written and the count advances by the bit: no branch per bit."""
+    for b in range(nbits):
+        t[k] = t_ns
+        vec[k] = (base + b) & 0xFFFF
+        fixed[k] = fixed_val
+        p[k] = pol
+        k += (mask >> b) & 1
+    return k
+
+
+# EVT3 word codes that are not defined (DecodeError), as a bit set
+_EVT3_UNDEFINED = (1 << 1) | (1 << 11) | (1 << 12) | (1 << 13)
+
+
+@njit(cache=True, nogil=True)
+def _evt3_run(buf, i, t, x, y, p, trig_t, trig_e, trig_i, st):
+    """Decode words from i on until the end, an undefined word, or full outputs.
+
+    st: int64 [9] = [high, low, has_time, row, base, pol, high_seen, k (events so far),
+    m (triggers so far)], loaded into locals and stored back. Returns (index of the first
+    word not decoded, 1 when that word is undefined else 0). Common words are decoded without
+    data-dependent branches (a speculative ADDR_X write that only counts for ADDR_X, selects
+    for the state updates): word codes come in unpredictable order. The output arrays are
+    never reassigned here, which keeps the loop free of reference counting."""
+    n = len(buf) // 2
+    high, low, has_time, row, base, pol = st[0], st[1], st[2] != 0, st[3], st[4], st[5]
+    high_seen, k, m = st[6] != 0, st[7], st[8]
+    cap = len(t) - _SLACK
+    t_ns = (high | low) * 1000
+    bad = 0
+    while i < n:
+        w = _u16(buf, i)
+        c = w >> 12
+        if k > cap:
+            break
+        if c == 4 or c == 5:  # VECT_12 / VECT_8: events at base + i, base advances
+            if has_time:
+                k = _vector(t, x, y, p, k, t_ns, base, row, pol,
+                            w & (0xFFF if c == 4 else 0xFF), 12)
+                base = (base + (12 if c == 4 else 8)) & 0xFFFF
+            i += 1
+            continue
+        if (_EVT3_UNDEFINED >> c) & 1:
+            bad = 1
+            break
+        if not has_time:  # stream start: wait for a TIME_HIGH then a TIME_LOW
+            if c == 8:
+                high_seen = True
+            elif c == 6 and high_seen:
+                has_time = True
+            else:
+                i += 1
+                continue
+        elif c == 10:  # EXT_TRIGGER (rare)
+            if m == len(trig_t):
+                break
+            trig_t[m] = t_ns
+            trig_e[m] = w & 1
+            trig_i[m] = (w >> 8) & 0xF
+            m += 1
+            i += 1
+            continue
+        # ADDR_X (2), ADDR_Y (0), VECT_BASE_X (3), TIME_LOW (6), TIME_HIGH (8), ignored words
+        t[k] = t_ns
+        x[k] = w & 0x7FF
+        y[k] = row
+        p[k] = (w >> 11) & 1
+        k += 1 if (c == 2 and has_time) else 0
+        row = w & 0x7FF if (c == 0 and has_time) else row
+        base = w & 0x7FF if (c == 3 and has_time) else base
+        pol = (w >> 11) & 1 if (c == 3 and has_time) else pol
+        low = w & 0xFFF if c == 6 else low
+        # TIME_HIGH: a step back of more than 10 is a 24-bit rollover
+        th = w & 0xFFF
+        prev = (high >> 12) & 0xFFF
+        roll = (high >> 24) + (1 if (th < prev and prev - th > 10) else 0)
+        high = (roll << 24) | (th << 12) if c == 8 else high
+        t_ns = (high | low) * 1000
+        i += 1
+    st[0], st[1], st[2], st[3], st[4], st[5] = high, low, 1 if has_time else 0, row, base, pol
+    st[6], st[7], st[8] = 1 if high_seen else 0, k, m
+    return i, bad
+
+
+@njit(cache=True, nogil=True)
+def decode_evt3(buf, state):
+    """EVT3 words (see evt3.py for the layout and upstream conventions).
+
+    state: int64 [6] = [high (rollover << 24 | time high << 12, µs), low (µs), has_time (0/1),
+    row (y), vector base (x), vector polarity].
+    Outputs start at one slot per word (enough unless vectors carry more than one event per
+    word on average) and double whenever they fill up."""
+    n = len(buf) // 2
+    t, x, y, p, trig_t, trig_e, trig_i = _alloc(n + _SLACK, 4)
+    st = np.zeros(9, np.int64)
+    st[:6] = state[:6]
+    i = 0
+    while True:
+        i, bad = _evt3_run(buf, i, t, x, y, p, trig_t, trig_e, trig_i, st)
+        if bad or i >= n:
+            break
+        if st[7] > len(t) - _SLACK:
+            t, x, y, p = _grow(t, x, y, p, st[7])
+        else:  # trigger outputs full
+            trig_t = np.concatenate((trig_t, trig_t))
+            trig_e = np.concatenate((trig_e, trig_e))
+            trig_i = np.concatenate((trig_i, trig_i))
+    new = state.copy()
+    if bad:
+        return i, t[:0], x[:0], y[:0], p[:0], trig_t[:0], trig_e[:0], trig_i[:0], new
+    new[:6] = st[:6]
+    k, m = st[7], st[8]
+    return (-1, _trim(t, k), _trim(x, k), _trim(y, k), _trim(p, k), trig_t[:m].copy(),
+            trig_e[:m].copy(), trig_i[:m].copy(), new)
+
+
+@njit(cache=True, nogil=True)
+def decode_evt2(buf, state):
+    """EVT2 words (see evt2.py). state: int64 [1] = [time high incl. rollovers, 64 µs]."""
+    n = len(buf) // 4
+    n_ev = 0
+    n_trig = 0
+    err = -1
+    for i in range(n):
+        c = _u32(buf, i) >> 28
+        if c <= 1:
+            n_ev += 1
+        elif c == 10:
+            n_trig += 1
+        elif c != 8 and c != 14 and c != 15:
+            err = i
+            break
+    new = state.copy()
+    if err >= 0:
+        t, x, y, p, trig_t, trig_e, trig_i = _alloc(0, 0)
+        return err, t, x, y, p, trig_t, trig_e, trig_i, new
+    t, x, y, p, trig_t, trig_e, trig_i = _alloc(n_ev, n_trig)
+    high = state[0]
+    k = 0
+    m = 0
+    for i in range(n):
+        w = _u32(buf, i)
+        c = w >> 28
+        if c <= 1:
+            t[k] = ((high << 6) | ((w >> 22) & 0x3F)) * 1000
+            x[k] = (w >> 11) & 0x7FF
+            y[k] = w & 0x7FF
+            p[k] = c
+            k += 1
+        elif c == 8:  # TIME_HIGH: any step back is a 28-bit rollover
+            th = w & 0x0FFFFFFF
+            roll = (high >> 28) + (1 if th < (high & 0x0FFFFFFF) else 0)
+            high = (roll << 28) | th
+        elif c == 10:
+            trig_t[m] = ((high << 6) | ((w >> 22) & 0x3F)) * 1000
+            trig_e[m] = w & 1
+            trig_i[m] = (w >> 8) & 0x1F
+            m += 1
+    new[0] = high
+    return -1, t, x, y, p, trig_t, trig_e, trig_i, new
+
+
+@njit(cache=True, nogil=True)
+def decode_libcaer_cmp(buf, time_base, state):
+    """libcaer_cmp words (see packed.py); time restarts at 0 every packet.
+
+    time_base: int64 ns. state: int64 [3] = [column (x), vector base (y), vector polarity]."""
+    n = len(buf) // 2
+    n_ev = 0
+    for i in range(n):
+        w = _u16(buf, i)
+        c = w >> 12
+        if c == 3:
+            n_ev += 1
+        elif c == 5:
+            n_ev += _POPCOUNT12[w & 0xFF]
+    t, x, y, p, trig_t, trig_e, trig_i = _alloc(n_ev + _SLACK, 0)
+    col, base, pol = state[0], state[1], state[2]
+    high = 0
+    low = 0
+    t_ns = time_base
+    k = 0
+    for i in range(n):
+        w = _u16(buf, i)
+        c = w >> 12
+        if c == 3:  # ADDR_Y: one event at the current column
+            t[k] = t_ns
+            x[k] = col
+            y[k] = w & 0x7FF
+            p[k] = (w >> 11) & 1
+            k += 1
+        elif c == 5:  # VECT_8 along y
+            k = _vector(t, y, x, p, k, t_ns, base, col, pol, w & 0xFF, 8)
+            base = (base + 8) & 0xFFFF
+        elif c == 0:
+            high = (w & 0xFFF) << 12
+            t_ns = (high | low) * 1000 + time_base
+        elif c == 1:
+            low = w & 0xFFF
+            t_ns = (high | low) * 1000 + time_base
+        elif c == 2:
+            col = w & 0x7FF
+        elif c == 4:
+            base = w & 0x7FF
+            pol = (w >> 11) & 1
+    new = state.copy()
+    new[0], new[1], new[2] = col, base, pol
+    return -1, t[:k], x[:k], y[:k], p[:k], trig_t, trig_e, trig_i, new
