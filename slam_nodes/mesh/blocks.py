@@ -100,23 +100,38 @@ class BlockMesher:
         lo = np.asarray(key) * self.block
         hi = np.minimum(lo + self.block, self.dims)
         mask = self._lattice_mask(lo, hi)
-        if mask.sum() < 8 or min(mask.shape) < 2:
+        if min(mask.shape) < 2:
+            return None
+        # a cube counts as observed when its 8 corners are; marching cubes runs on the whole
+        # block and faces in unobserved cubes are dropped afterwards (the field's values there
+        # are extrapolation)
+        cube = mask[:-1, :-1, :-1].copy()
+        for dx in (0, 1):
+            for dy in (0, 1):
+                for dz in (0, 1):
+                    cube &= mask[dx:dx + cube.shape[0], dy:dy + cube.shape[1],
+                                 dz:dz + cube.shape[2]]
+        if not cube.any():
             return None
         axes = [self.origin[d] + self.voxel * np.arange(lo[d], hi[d] + 1) for d in range(3)]
         grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
-        sdf = np.full(mask.shape, 1.0, dtype=np.float32)
-        sdf[mask] = self.sdf_fn(grid[mask]).astype(np.float32)
+        sdf = self.sdf_fn(grid.reshape(-1, 3)).astype(np.float32).reshape(mask.shape)
         vals = sdf[mask]
         if not (vals.min() < 0.0 < vals.max()):
             return None
         try:
-            verts, faces, _, _ = marching_cubes(sdf, level=0.0, spacing=(self.voxel,) * 3,
-                                                mask=mask)
+            verts, faces, _, _ = marching_cubes(sdf, level=0.0, spacing=(self.voxel,) * 3)
         except (ValueError, RuntimeError) as err:
             logger.debug("block %s: marching cubes found no surface (%s)", key, err)
             return None
+        centre = verts[faces].mean(axis=1) / self.voxel
+        ci = np.clip(np.floor(centre).astype(np.int64), 0, np.array(cube.shape) - 1)
+        faces = faces[cube[ci[:, 0], ci[:, 1], ci[:, 2]]]
         if len(faces) == 0:
             return None
+        used, faces = np.unique(faces, return_inverse=True)
+        faces = faces.reshape(-1, 3)
+        verts = verts[used]
         verts = verts.astype(np.float64) + self.origin + lo * self.voxel
         if self.color_fn is not None:
             colors = np.clip(self.color_fn(verts) * 255.0 + 0.5, 0, 255).astype(np.uint8)
