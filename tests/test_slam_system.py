@@ -117,3 +117,28 @@ def test_outputs_round_trip(run, tmp_path):
     assert np.allclose(again.trajectory().poses, ref.poses)
     assert again.store.n == system.store.n
     assert (tmp_path / "config.yaml").read_text().startswith("preset: cpu-lite")
+
+
+def test_tracking_loss_is_reported_and_map_kept():
+    """A frame from a view the map has never seen fails the quality check: reported, not
+    mapped, no keyframe; the next frame from the known view tracks again."""
+    from scipy.spatial.transform import Rotation
+
+    from slam_nodes.types import make_pose
+
+    scene, cam = BoxRoomScene(), CameraModel.pinhole(40, 30, 35, 35, 19.5, 14.5)
+    cfg = {**TINY, "mapping": {**TINY["mapping"], "first_iters": 25, "n_rays": 256,
+                               "keyframe_every": 1, "map_every": 100},
+           "tracking": {**TINY["tracking"], "n_iters": 4, "recovery_iters": 4,
+                        "min_inlier_ratio": 0.7}}
+    system = build_system(cfg)
+    assert system.step(scene.render(cam, np.eye(4), 0)).tracking_ok
+    n_kf = system.store.n_keyframes
+    turned = make_pose(Rotation.from_euler("y", 150, degrees=True).as_matrix(), [0.3, 0, 0.4])
+    lost = system.step(scene.render(cam, turned, DT_NS))
+    assert not lost.tracking_ok and "tracking lost" in lost.reason
+    assert system.store.n_keyframes == n_kf and not lost.keyframe
+    back = system.step(scene.render(cam, np.eye(4), 2 * DT_NS))
+    assert back.tracking_ok
+    assert np.linalg.norm(back.T_world_cam[:3, 3]) < 0.03
+    assert len(system.trajectory()) == 2 and len(system.trajectory(only_ok=False)) == 3
