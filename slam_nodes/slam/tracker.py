@@ -62,7 +62,7 @@ class Tracker:
             pick = measured[torch.randint(len(measured), (min(self.n_rays, len(measured)),),
                                           generator=generator, device=measured.device)]
             batch = rays.select(pick)
-            for _ in range(iters + 1):
+            for it in range(iters + 1):
                 T = apply_delta(T_init, w, dt)
                 o, d = batch.to_world(T)
                 res = ray_objective(field, o, d, batch.target_t, batch.rgb, batch.has_rgb,
@@ -71,7 +71,7 @@ class Tracker:
                 loss = float(res.total.detach())
                 if loss < best[0]:
                     best = (loss, T.detach().clone())
-                if _ == iters:
+                if it == iters:
                     break
                 opt.zero_grad(set_to_none=True)
                 res.total.backward()
