@@ -159,7 +159,7 @@ def _tf_chain(bag, spec: str, topics: dict[str, str]) -> Trajectory:
             if not static:
                 edge_stamps.setdefault(tf.child, []).append(int(tf.stamp_ns))
     # moving edges on the path child -> ... -> parent (or below the common ancestor)
-    chain_frames = set(buffer._chain(child)) | set(buffer._chain(parent))
+    chain_frames = set(buffer.chain(child)) | set(buffer.chain(parent))
     moving = {f: np.unique(np.asarray(s, dtype=np.int64))
               for f, s in edge_stamps.items() if f in chain_frames}
     if not moving:
