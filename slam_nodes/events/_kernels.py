@@ -66,88 +66,101 @@ def _trim(a, k):
 @njit(cache=True, nogil=True, inline="always")
 def _vector(t, vec, fixed, p, k, t_ns, base, fixed_val, pol, mask, nbits):
     """Events at vec = base + i for each set bit i of mask (nbits wide); returns the new
-    count. Every slot is written and the count advances by the bit: no branch per bit."""
+    count. Every slot is written and the count advances by the bit: no branch per bit (the
+    constant fields are filled for all nbits slots first, a loop the compiler vectorises)."""
     for b in range(nbits):
-        t[k] = t_ns
+        t[k + b] = t_ns
+        fixed[k + b] = fixed_val
+        p[k + b] = pol
+    for b in range(nbits):
         vec[k] = (base + b) & 0xFFFF
-        fixed[k] = fixed_val
-        p[k] = pol
         k += (mask >> b) & 1
     return k
 
 
 # EVT3 word codes that are not defined (DecodeError), as a bit set
 _EVT3_UNDEFINED = (1 << 1) | (1 << 11) | (1 << 12) | (1 << 13)
+_EVT3_EXIT = _EVT3_UNDEFINED | (1 << 10)  # words the main loop leaves to its caller
 
 
 @njit(cache=True, nogil=True)
-def _evt3_run(buf, i, t, x, y, p, trig_t, trig_e, trig_i, st):
-    """Decode words from i on until the end, an undefined word, or full outputs.
-
-    st: int64 [9] = [high, low, has_time, row, base, pol, high_seen, k (events so far),
-    m (triggers so far)], loaded into locals and stored back. Returns (index of the first
-    word not decoded, 1 when that word is undefined else 0). Common words are decoded without
-    data-dependent branches (a speculative ADDR_X write that only counts for ADDR_X, selects
-    for the state updates): word codes come in unpredictable order. The output arrays are
-    never reassigned here, which keeps the loop free of reference counting."""
+def _evt3_start(buf, i, st):
+    """Stream start: skip words up to a TIME_HIGH followed by a TIME_LOW of this packet
+    (TIME_HIGHs update the time, rollovers included). st as in _evt3_run. Returns (index of
+    the next word, 1 when an undefined word stopped the search else 0)."""
     n = len(buf) // 2
-    high, low, has_time, row, base, pol = st[0], st[1], st[2] != 0, st[3], st[4], st[5]
-    high_seen, k, m = st[6] != 0, st[7], st[8]
-    cap = len(t) - _SLACK
-    t_ns = (high | low) * 1000
-    bad = 0
-    while i < n:
+    high, high_seen = st[0], st[6] != 0
+    while i < n and st[2] == 0:
         w = _u16(buf, i)
         c = w >> 12
-        if k > cap:
+        if (_EVT3_UNDEFINED >> c) & 1:
+            st[0], st[6] = high, 1 if high_seen else 0
+            return i, 1
+        if c == 8:
+            high = _time_high(high, w)
+            high_seen = True
+        elif c == 6 and high_seen:
+            st[1], st[2] = w & 0xFFF, 1
+        i += 1
+    st[0], st[6] = high, 1 if high_seen else 0
+    return i, 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _time_high(high, w):
+    """EVT3 TIME_HIGH: a step back of more than 10 is a 24-bit rollover (+2^24 µs)."""
+    th = w & 0xFFF
+    prev = (high >> 12) & 0xFFF
+    roll = (high >> 24) + ((th < prev) & (prev - th > 10))
+    return (roll << 24) | (th << 12)
+
+
+@njit(cache=True, nogil=True)
+def _evt3_run(buf, i0, t, x, y, p, st):
+    """Decode words from i0 on (the stream has a valid time) until the end, a word that
+    needs the caller (EXT_TRIGGER or undefined), or full outputs; returns the index of the
+    first word not decoded.
+
+    st: int64 [8] = [high, low, has_time, row, base, pol, high_seen, k (events so far)],
+    loaded into locals and stored back. Common words are decoded without data-dependent
+    branches (a speculative ADDR_X write that only counts for ADDR_X, selects for the state
+    updates) because word codes come in unpredictable order; the only branches are the
+    vector words and one rarely taken exit. The output arrays are never reassigned here,
+    which keeps the loop free of reference counting."""
+    n = len(buf) // 2
+    high, low, row, base, pol, k = st[0], st[1], st[3], st[4], st[5], st[7]
+    cap = len(t) - _SLACK
+    t_ns = (high | low) * 1000
+    i = i0
+    for i in range(i0, n + 1):
+        if i == n:
+            break
+        w = _u16(buf, i)
+        c = w >> 12
+        if ((_EVT3_EXIT >> c) & 1) | (k > cap):
             break
         if c == 4 or c == 5:  # VECT_12 / VECT_8: events at base + i, base advances
-            if has_time:
-                k = _vector(t, x, y, p, k, t_ns, base, row, pol,
-                            w & (0xFFF if c == 4 else 0xFF), 12)
-                base = (base + (12 if c == 4 else 8)) & 0xFFFF
-            i += 1
+            k = _vector(t, x, y, p, k, t_ns, base, row, pol, w & (0xFFF if c == 4 else 0xFF),
+                        12)
+            base = (base + (12 if c == 4 else 8)) & 0xFFFF
             continue
-        if (_EVT3_UNDEFINED >> c) & 1:
-            bad = 1
-            break
-        if not has_time:  # stream start: wait for a TIME_HIGH then a TIME_LOW
-            if c == 8:
-                high_seen = True
-            elif c == 6 and high_seen:
-                has_time = True
-            else:
-                i += 1
-                continue
-        elif c == 10:  # EXT_TRIGGER (rare)
-            if m == len(trig_t):
-                break
-            trig_t[m] = t_ns
-            trig_e[m] = w & 1
-            trig_i[m] = (w >> 8) & 0xF
-            m += 1
-            i += 1
+        if c == 8:  # TIME_HIGH (rare: a well predicted branch, off the dependency chain)
+            high = _time_high(high, w)
+            t_ns = (high | low) * 1000
             continue
-        # ADDR_X (2), ADDR_Y (0), VECT_BASE_X (3), TIME_LOW (6), TIME_HIGH (8), ignored words
+        # ADDR_X (2), ADDR_Y (0), VECT_BASE_X (3), TIME_LOW (6), ignored words
         t[k] = t_ns
         x[k] = w & 0x7FF
         y[k] = row
         p[k] = (w >> 11) & 1
-        k += 1 if (c == 2 and has_time) else 0
-        row = w & 0x7FF if (c == 0 and has_time) else row
-        base = w & 0x7FF if (c == 3 and has_time) else base
-        pol = (w >> 11) & 1 if (c == 3 and has_time) else pol
+        k += c == 2
+        row = w & 0x7FF if c == 0 else row
+        base = w & 0x7FF if c == 3 else base
+        pol = (w >> 11) & 1 if c == 3 else pol
         low = w & 0xFFF if c == 6 else low
-        # TIME_HIGH: a step back of more than 10 is a 24-bit rollover
-        th = w & 0xFFF
-        prev = (high >> 12) & 0xFFF
-        roll = (high >> 24) + (1 if (th < prev and prev - th > 10) else 0)
-        high = (roll << 24) | (th << 12) if c == 8 else high
         t_ns = (high | low) * 1000
-        i += 1
-    st[0], st[1], st[2], st[3], st[4], st[5] = high, low, 1 if has_time else 0, row, base, pol
-    st[6], st[7], st[8] = 1 if high_seen else 0, k, m
-    return i, bad
+    st[0], st[1], st[3], st[4], st[5], st[7] = high, low, row, base, pol, k
+    return i
 
 
 @njit(cache=True, nogil=True)
@@ -160,24 +173,35 @@ def decode_evt3(buf, state):
     word on average) and double whenever they fill up."""
     n = len(buf) // 2
     t, x, y, p, trig_t, trig_e, trig_i = _alloc(n + _SLACK, 4)
-    st = np.zeros(9, np.int64)
+    st = np.zeros(8, np.int64)
     st[:6] = state[:6]
-    i = 0
-    while True:
-        i, bad = _evt3_run(buf, i, t, x, y, p, trig_t, trig_e, trig_i, st)
-        if bad or i >= n:
+    m = 0
+    i, bad = _evt3_start(buf, 0, st)
+    while not bad and i < n:
+        i = _evt3_run(buf, i, t, x, y, p, st)
+        if i >= n:
             break
         if st[7] > len(t) - _SLACK:
             t, x, y, p = _grow(t, x, y, p, st[7])
-        else:  # trigger outputs full
+            continue
+        w = _u16(buf, i)
+        if (_EVT3_UNDEFINED >> (w >> 12)) & 1:
+            bad = 1
+            break
+        if m == len(trig_t):  # EXT_TRIGGER: edge (bit 0), id (bits 8-11)
             trig_t = np.concatenate((trig_t, trig_t))
             trig_e = np.concatenate((trig_e, trig_e))
             trig_i = np.concatenate((trig_i, trig_i))
+        trig_t[m] = (st[0] | st[1]) * 1000
+        trig_e[m] = w & 1
+        trig_i[m] = (w >> 8) & 0xF
+        m += 1
+        i += 1
     new = state.copy()
     if bad:
         return i, t[:0], x[:0], y[:0], p[:0], trig_t[:0], trig_e[:0], trig_i[:0], new
     new[:6] = st[:6]
-    k, m = st[7], st[8]
+    k = st[7]
     return (-1, _trim(t, k), _trim(x, k), _trim(y, k), _trim(p, k), trig_t[:m].copy(),
             trig_e[:m].copy(), trig_i[:m].copy(), new)
 

@@ -57,6 +57,14 @@ def whole_words(buf: np.ndarray, size: int, what: str) -> np.ndarray:
     return buf[:usable]
 
 
+def kernel_bytes(buf: np.ndarray, size: int, what: str) -> np.ndarray:
+    """whole_words(buf) as a read-only C-contiguous uint8 view (copied only when strided):
+    the compiled kernels then see one array type, so each is compiled (and cached) once."""
+    out = np.ascontiguousarray(whole_words(buf, size, what)).view()
+    out.flags.writeable = False
+    return out
+
+
 def as_words(buf: np.ndarray, dtype: str, what: str) -> np.ndarray:
     """View buf as little-endian words of `dtype` (a trailing partial word is dropped with a
     warning, see whole_words)."""

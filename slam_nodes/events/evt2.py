@@ -20,7 +20,7 @@ import numpy as np
 from slam_nodes.errors import DecodeError
 from slam_nodes.events._words import carried, code_bits, code_mask, setters_before
 from slam_nodes.events.backend import kernels, resolve_implementation
-from slam_nodes.events.base import RawEvents, as_words, whole_words
+from slam_nodes.events.base import RawEvents, as_words, kernel_bytes
 
 CD_OFF, CD_ON, TIME_HIGH, EXT_TRIGGER = 0, 1, 8, 10
 _UNDEFINED = code_bits(2, 3, 4, 5, 6, 7, 9, 11, 12, 13)
@@ -55,7 +55,7 @@ class Evt2Codec:
         return (self.high,)
 
     def _decode_numba(self, buf: np.ndarray) -> RawEvents:
-        buf = whole_words(buf, 4, self.encoding)
+        buf = kernel_bytes(buf, 4, self.encoding)
         state = np.array(self.state(), dtype=np.int64)
         err, t, x, y, p, trig_t, trig_edge, trig_id, new = kernels().decode_evt2(buf, state)
         if err >= 0:

@@ -32,7 +32,8 @@ from slam_nodes.errors import DecodeError
 from slam_nodes.events._words import (AddressState, carried, code_bits, code_mask,
                                       expand_vectors, setters_before, word_times)
 from slam_nodes.events.backend import kernels, resolve_implementation
-from slam_nodes.events.base import BLOCK_WORDS, RawEvents, as_words, concat_raw, whole_words
+from slam_nodes.events.base import (BLOCK_WORDS, RawEvents, as_words, concat_raw,
+                                    kernel_bytes)
 
 ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8, TIME_LOW = 0, 2, 3, 4, 5, 6
 TIME_HIGH, EXT_TRIGGER = 8, 10
@@ -77,7 +78,7 @@ class Evt3Codec:
                 self.addr.pol)
 
     def _decode_numba(self, buf: np.ndarray) -> RawEvents:
-        buf = whole_words(buf, 2, "evt3")
+        buf = kernel_bytes(buf, 2, "evt3")
         state = np.array(self.state(), dtype=np.int64)
         err, t, x, y, p, trig_t, trig_edge, trig_id, new = kernels().decode_evt3(buf, state)
         if err >= 0:

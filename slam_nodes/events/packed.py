@@ -26,7 +26,7 @@ import numpy as np
 from slam_nodes.events._words import (AddressState, carried, code_bits, code_mask, expand_vectors,
                                       setters_before, word_times)
 from slam_nodes.events.backend import kernels, resolve_implementation
-from slam_nodes.events.base import RawEvents, as_words, whole_words
+from slam_nodes.events.base import RawEvents, as_words, kernel_bytes
 
 _U32 = np.uint64(0xFFFFFFFF)
 
@@ -121,7 +121,7 @@ class LibcaerCmpCodec:
         return self._decode_numpy(buf, time_base)
 
     def _decode_numba(self, buf: np.ndarray, time_base: int) -> RawEvents:
-        buf = whole_words(buf, 2, self.encoding)
+        buf = kernel_bytes(buf, 2, self.encoding)
         state = np.array(self.state(), dtype=np.int64)
         _, t, x, y, p, _, _, _, new = kernels().decode_libcaer_cmp(buf, np.int64(time_base),
                                                                    state)
