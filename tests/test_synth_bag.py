@@ -164,3 +164,31 @@ def test_cli_writes_yard_with_dvs_events(tmp_path):
     assert n == seq["num_events"] > 0
     classes = {o["class"] for o in json.loads((out / "objects.json").read_text())["objects"]}
     assert {"car", "pedestrian"} <= classes
+
+
+def test_evt3_events_decode_to_sensor_time(tmp_path):
+    import dataclasses
+
+    from slam_nodes.events import make_decoder
+    from slam_nodes.io.bag import open_bag
+    from slam_nodes.synth.sequence import SynthEvents
+
+    cfg = get_preset("room-tiny").with_overrides(duration_s=0.2, lidar=None, imu=None, depth=None)
+    cfg = dataclasses.replace(cfg, events=dataclasses.replace(cfg.events, encoding="evt3"))
+    info = generate(cfg, tmp_path / "evt3", seed=1, nthreads=2)
+    expected = [item.events for item in render_sequence(cfg.with_overrides(seed=1), nthreads=2)
+                if isinstance(item, SynthEvents)]
+    decoder = make_decoder("event_camera_msgs/msg/EventPacket", "/events")
+    got = []
+    with open_bag(info.bag_path) as bag:
+        for m in bag.messages(["/events"]):
+            assert m.msg.encoding == "evt3"
+            got.append(decoder.decode(m.msg)[0])
+    t_got = np.concatenate([b.t for b in got])
+    t_exp = np.concatenate([b.t for b in expected]) - cfg.start_ns
+    # EVT3 keeps the camera's µs clock, counted from the sensor start
+    np.testing.assert_array_equal(t_got, (t_exp // 1000) * 1000)
+    np.testing.assert_array_equal(np.concatenate([b.x for b in got]),
+                                  np.concatenate([b.x for b in expected]))
+    np.testing.assert_array_equal(np.concatenate([b.p for b in got]),
+                                  np.concatenate([b.p for b in expected]))

@@ -29,8 +29,8 @@ def room_blur() -> SequenceConfig:
         base, name="room-blur",
         trajectory=TrajectoryConfig(speed_mps=0.8, yaw_amp_deg=35.0, pitch_amp_deg=10.0,
                                     fast_segments=2, fast_gain=2.5, fast_duration_s=1.2),
-        rgb=replace(base.rgb, exposure_mode="fixed", exposure_s=0.025, sensitivity_per_s=100.0,
-                    max_blur_samples=21),
+        rgb=replace(base.rgb, exposure_mode="fixed", exposure_s=0.025, max_exposure_s=0.03,
+                    sensitivity_per_s=100.0, max_blur_samples=21),
         lighting=LightingConfig(level=0.1),
         difficulty="hard",
         description="indoor room, fast hand-held motion, dim light, fixed 25 ms exposure (motion blur)",
@@ -41,12 +41,13 @@ def room_dark() -> SequenceConfig:
     base = room_normal()
     return replace(
         base, name="room-dark",
-        rgb=replace(base.rgb, max_exposure_s=0.015, max_gain=16.0),
-        lighting=LightingConfig(level=0.02, changes=3, factor_range=(0.25, 4.0),
+        rgb=replace(base.rgb, max_exposure_s=0.015, max_gain=8.0),
+        lighting=LightingConfig(level=0.004, changes=3, factor_range=(0.25, 4.0),
                                 change_duration_s=0.5),
         events=EventConfig(shot_noise_hz=0.1, leak_hz=0.05),
         difficulty="hard",
-        description="indoor room, low light with 3 lighting changes, auto-exposure at high gain (noise)",
+        description="indoor room, low light with 3 lighting changes, auto-exposure at its limits "
+                    "(15 ms, gain up to 8): dark, noisy frames",
     )
 
 
@@ -110,5 +111,7 @@ def describe(cfg: SequenceConfig) -> str:
         sensors.append(f"events ({cfg.events.encoding}, C={cfg.events.threshold:g})")
     if cfg.lidar:
         sensors.append(f"lidar {cfg.lidar.beams}x{cfg.lidar.columns}@{cfg.lidar.rate_hz:g}Hz")
+    if cfg.imu:
+        sensors.append(f"imu@{cfg.imu.rate_hz:g}Hz")
     return (f"{cfg.scene}, {cfg.duration_s:g} s, {cfg.trajectory.style}; {', '.join(sensors)}; "
             f"difficulty {cfg.difficulty}: {cfg.description}")
