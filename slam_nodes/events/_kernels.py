@@ -124,13 +124,15 @@ def _evt3_run(buf, i0, t, x, y, p, st):
     st: int64 [8] = [high, low, has_time, row, base, pol, high_seen, k (events so far)],
     loaded into locals and stored back. Common words are decoded without data-dependent
     branches (a speculative ADDR_X write that only counts for ADDR_X, selects for the state
-    updates) because word codes come in unpredictable order; the only branches are the
-    vector words and one rarely taken exit. The output arrays are never reassigned here,
+    updates, TIME_HIGH kept as rollover count and 12-bit value so its dependency chain is
+    short) because word codes come in unpredictable order; the only branches are the vector
+    words and one rarely taken exit. The output arrays are never reassigned here,
     which keeps the loop free of reference counting."""
     n = len(buf) // 2
     high, low, row, base, pol, k = st[0], st[1], st[3], st[4], st[5], st[7]
     cap = len(t) - _SLACK
     t_ns = (high | low) * 1000
+    hi_roll, prev_th = high >> 24, (high >> 12) & 0xFFF
     i = i0
     for i in range(i0, n + 1):
         if i == n:
@@ -144,10 +146,6 @@ def _evt3_run(buf, i0, t, x, y, p, st):
                         12)
             base = (base + (12 if c == 4 else 8)) & 0xFFFF
             continue
-        if c == 8:  # TIME_HIGH (rare: a well predicted branch, off the dependency chain)
-            high = _time_high(high, w)
-            t_ns = (high | low) * 1000
-            continue
         # ADDR_X (2), ADDR_Y (0), VECT_BASE_X (3), TIME_LOW (6), ignored words
         t[k] = t_ns
         x[k] = w & 0x7FF
@@ -158,7 +156,12 @@ def _evt3_run(buf, i0, t, x, y, p, st):
         base = w & 0x7FF if c == 3 else base
         pol = (w >> 11) & 1 if c == 3 else pol
         low = w & 0xFFF if c == 6 else low
-        t_ns = (high | low) * 1000
+        th = w & 0xFFF
+        roll = (th < prev_th) & (prev_th - th > 10)
+        hi_roll = hi_roll + roll if c == 8 else hi_roll
+        prev_th = th if c == 8 else prev_th
+        t_ns = ((hi_roll << 24) | (prev_th << 12) | low) * 1000
+    high = (hi_roll << 24) | (prev_th << 12)
     st[0], st[1], st[3], st[4], st[5], st[7] = high, low, row, base, pol, k
     return i
 
@@ -172,7 +175,7 @@ def decode_evt3(buf, state):
     Outputs start at one slot per word (enough unless vectors carry more than one event per
     word on average) and double whenever they fill up."""
     n = len(buf) // 2
-    t, x, y, p, trig_t, trig_e, trig_i = _alloc(n + _SLACK, 4)
+    t, x, y, p, trig_t, trig_e, trig_i = _alloc(n + _SLACK, min(n, 256) + 1)
     st = np.zeros(8, np.int64)
     st[:6] = state[:6]
     m = 0

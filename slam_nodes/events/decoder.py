@@ -232,7 +232,8 @@ class EventDecoder:
     def _finish_raw(self, raw: RawEvents, width: int, height: int, stamp_ns
                     ) -> tuple[EventBatch, TriggerEvents]:
         x, y, t, p = raw.x, raw.y, raw.t, raw.p
-        if width > 0 and height > 0 and len(x):
+        # two max reductions find the usual case (all inside) without building a mask
+        if width > 0 and height > 0 and len(x) and (x.max() >= width or y.max() >= height):
             keep = (x < width) & (y < height)
             if not keep.all():
                 x, y, t, p = x[keep], y[keep], t[keep], p[keep]

@@ -85,7 +85,7 @@ class Evt3Codec:
             word = int(buf[2 * err]) | int(buf[2 * err + 1]) << 8
             raise DecodeError(f"evt3: undefined word code {word >> 12} at word {err} "
                               f"(0x{word:04x}); corrupt packet?")
-        high, low, has_time, row, base, pol = (int(v) for v in new)
+        high, low, has_time, row, base, pol = new.tolist()
         self.high, self.low, self.has_time = high, low, bool(has_time)
         self.addr = AddressState(row, base, pol)
         return RawEvents(t, x, y, p, trig_t, trig_edge, trig_id)

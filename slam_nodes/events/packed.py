@@ -125,7 +125,7 @@ class LibcaerCmpCodec:
         state = np.array(self.state(), dtype=np.int64)
         _, t, x, y, p, _, _, _, new = kernels().decode_libcaer_cmp(buf, np.int64(time_base),
                                                                    state)
-        self.addr = AddressState(*(int(v) for v in new))
+        self.addr = AddressState(*new.tolist())
         return RawEvents(t, x, y, p)
 
     def _decode_numpy(self, buf: np.ndarray, time_base: int) -> RawEvents:

@@ -86,7 +86,7 @@ def _codec(fmt: str, implementation: str):
 def _to_batch(raw: RawEvents, width: int, height: int) -> tuple[EventBatch, TriggerEvents, int]:
     x, y, t, p = raw.x, raw.y, raw.t, raw.p
     dropped = 0
-    if width > 0 and height > 0:
+    if width > 0 and height > 0 and len(x) and (x.max() >= width or y.max() >= height):
         keep = (x < width) & (y < height)
         dropped = int(len(keep) - np.count_nonzero(keep))
         if dropped:
