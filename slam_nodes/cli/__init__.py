@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "info": "info",
     "replay": "replay",
     "run": "run",
+    "demo": "demo",
     "import": "import_cmd",
     "synth": "synth",
     "assets": "assets",

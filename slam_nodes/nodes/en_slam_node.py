@@ -277,7 +277,11 @@ class EnSlamNode:
                     self.monitor.skipped("frames", item.stamp_ns, f"engine error: {err}")
             else:
                 with self._lock:
-                    self._accept(item.stamp_ns, camera, result)
+                    if getattr(result, "skipped", False) or result.T_world_cam is None:
+                        self.monitor.skipped("frames", item.stamp_ns, "engine skipped: "
+                                             f"{getattr(result, 'reason', '') or 'no pose'}")
+                    else:
+                        self._accept(item.stamp_ns, camera, result)
         with self._lock:
             return bool(self.queue)
 
@@ -521,7 +525,9 @@ class EnSlamNode:
         directory.mkdir(parents=True, exist_ok=True)
         files = []
         traj_path = directory / "trajectory.tum"
-        write_tum(traj_path, self.camera_trajectory())
+        refined = getattr(self.engine, "trajectory", None)  # bundle-adjusted, when offered
+        traj = refined() if refined is not None and self.cam_poses else self.camera_trajectory()
+        write_tum(traj_path, traj)
         files.append(traj_path)
         mesh = self.engine.mesh()
         if mesh is not None and len(mesh.faces):

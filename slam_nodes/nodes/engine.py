@@ -17,7 +17,7 @@ import numpy as np
 
 from slam_nodes.errors import ConfigError
 from slam_nodes.nodes.config import EngineConfig
-from slam_nodes.types import CameraModel, RGBDFrame
+from slam_nodes.types import RGBDFrame
 
 
 @dataclass
@@ -64,64 +64,63 @@ def build_engine(config: EngineConfig) -> SlamEngine:
 
         return IcpEngine.from_options(config.options, seed=config.seed)
     if config.name == "en_slam":
-        try:
-            from slam_nodes.slam import build_system
-        except ImportError as err:
-            raise ConfigError("engine.name 'en_slam' needs slam_nodes.slam.build_system, which "
-                              f"is not available in this install: {err}") from err
-        return _NeuralEngineAdapter(build_system(_neural_config(config)))
+        return _NeuralEngineAdapter(_neural_config(config))
     raise ConfigError(f"unknown engine {config.name!r}")
 
 
-def _neural_config(config: EngineConfig):
-    """The neural engine's own config from engine.options (+ device, seed)."""
+def _neural_config(config: EngineConfig) -> dict:
+    """The neural engine's config dict: engine.options (may name a `preset`, e.g. 'cpu-lite')
+    plus device and seed; slam_nodes.slam validates it (unknown keys rejected there)."""
     options = dict(config.options)
     options.setdefault("device", config.device)
     options.setdefault("seed", config.seed)
-    try:
-        from slam_nodes.slam import SlamConfig  # type: ignore[attr-defined]
-    except ImportError:
-        return options
-    if hasattr(SlamConfig, "from_dict"):
-        return SlamConfig.from_dict(options)
     return options
 
 
 class _NeuralEngineAdapter:
-    """Adapts slam_nodes.slam's SlamSystem to SlamEngine where method names differ."""
+    """slam_nodes.slam's SlamSystem behind SlamEngine: reset rebuilds the system, the mesh is
+    kept up to date incrementally by the engine's MapMesher (only dirty blocks re-meshed), and
+    `trajectory()` gives the bundle-adjusted poses."""
 
-    def __init__(self, system) -> None:
-        self.system = system
+    def __init__(self, options: dict) -> None:
+        from slam_nodes.slam.system import build_system
+
+        self.options = options
+        self._build = build_system
+        self.reset()
+
+    def reset(self) -> None:
+        self.system = self._build(dict(self.options))
+        self._mesher = None
 
     def step(self, frame: RGBDFrame):
         return self.system.step(frame)
 
-    def reset(self) -> None:
-        self.system.reset()
+    def trajectory(self):
+        return self.system.trajectory()
 
     def save(self, directory: Path) -> list[Path]:
-        directory.mkdir(parents=True, exist_ok=True)
-        out = self.system.save(directory) if hasattr(self.system, "save") else None
-        return list(out or [])
+        from slam_nodes.slam.outputs import save_checkpoint
+
+        if self.system.field is None:
+            return []
+        path = Path(directory) / "checkpoint.pt"
+        save_checkpoint(self.system, path)
+        return [path]
 
     def mesh(self) -> MeshData | None:
-        fn = getattr(self.system, "extract_mesh", None) or getattr(self.system, "mesh", None)
-        if fn is None:
-            return None
-        m = fn()
-        if m is None:
-            return None
-        if isinstance(m, MeshData):
-            return m
-        vertices = np.asarray(getattr(m, "vertices"), dtype=np.float32)
-        faces = np.asarray(getattr(m, "faces"), dtype=np.int32)
-        colors = getattr(m, "colors", None)
-        if colors is None and hasattr(m, "visual"):
-            colors = getattr(m.visual, "vertex_colors", None)
-        if colors is not None:
-            colors = np.asarray(colors)[:, :3].astype(np.uint8)
-        return MeshData(vertices, faces, colors)
+        from slam_nodes.slam.outputs import MapMesher
 
-    def render(self, T_world_cam: np.ndarray, camera: CameraModel):
-        fn = getattr(self.system, "render", None)
-        return None if fn is None else fn(T_world_cam, camera)
+        if self.system.field is None:
+            return None
+        if self._mesher is None:
+            self._mesher = MapMesher(self.system)
+        self._mesher.update()
+        m = self._mesher.to_trimesh()
+        if m is None or len(m.faces) == 0:
+            return None
+        colors = getattr(m.visual, "vertex_colors", None)
+        colors = None if colors is None or len(colors) != len(m.vertices) else \
+            np.asarray(colors)[:, :3].astype(np.uint8)
+        return MeshData(np.asarray(m.vertices, np.float32), np.asarray(m.faces, np.int32),
+                        colors)
