@@ -6,14 +6,16 @@ evt2.py and packed.py are the reference; tests/test_events_kernels.py checks tha
 bit-identical events, triggers and carried state on real recordings and random streams.
 
 Conventions shared by the kernels:
-- input: buf uint8 [B] (any alignment, read-only or not), read as little-endian words byte by
-  byte (no unaligned or byte-order dependent views); a trailing partial word is ignored (the
-  caller warns about it);
+- input: buf uint8 [B], C-contiguous (the codecs pass read-only views, base.kernel_bytes, so
+  each kernel is compiled for one array type), read as little-endian words byte by byte (no
+  unaligned or byte-order dependent views); a trailing partial word is ignored (the caller
+  warns about it);
 - state: int64 [S] carried across packets, read at entry and returned as a new array; the
   input array is never modified, so a failed packet leaves the caller's state untouched;
-- a first pass validates every word code and counts the events each word can emit (exact
-  after the stream has a valid time), so outputs are allocated once at their final size plus
-  12 slack slots for the branch-free vector expansion, and returned as trimmed views;
+- outputs: EVT3 starts at one event slot per word (+12 slack slots for the branch-free
+  vector expansion) and doubles them when full; EVT2 and libcaer_cmp size them exactly by a
+  first counting pass (which also finds EVT2's undefined words). Results are trimmed (copied
+  when less than half of the allocation is used);
 - returns (error word index or -1, t int64 [N] ns, x uint16 [N], y uint16 [N],
   p uint8 [N] 0/1, trig_t int64 [M] ns, trig_edge uint8 [M], trig_id uint8 [M], new state).
 """
@@ -134,7 +136,7 @@ def _evt3_run(buf, i0, t, x, y, p, st):
     t_ns = (high | low) * 1000
     hi_roll, prev_th = high >> 24, (high >> 12) & 0xFFF
     i = i0
-    for i in range(i0, n + 1):
+    for i in range(i0, n + 1):  # to n inclusive, so that i == n after the last word
         if i == n:
             break
         w = _u16(buf, i)

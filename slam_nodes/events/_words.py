@@ -74,8 +74,8 @@ def word_times(code: np.ndarray, payload: np.ndarray, *, high_code: int, low_cod
 
     code, payload: [T] of the time words only (codes high_code or low_code), in stream
     order. TIME_HIGH carries bits 12-23 and TIME_LOW bits 0-11 of a 24-bit µs counter; a
-    TIME_HIGH keeps the last TIME_LOW and vice versa (as the sequential decoders do). With detect_rollover, a TIME_HIGH more than 10
-    below the previous one (event_camera_codecs' MIN_DISTANCE, which tolerates small backward
+    TIME_HIGH keeps the last TIME_LOW and vice versa (as the sequential decoders do). With
+    detect_rollover, a TIME_HIGH more than 10 below the previous one (event_camera_codecs' MIN_DISTANCE, which tolerates small backward
     jitter) adds 2^24 µs; high0 holds those rollover bits above bit 24.
     Returns (time_us int64 [T], new high, new low).
     """
