@@ -130,19 +130,22 @@ class Renderer:
             footprint = hits.t[idx] * dir_len * np.float32(pixel_angle_rad) / np.maximum(cos_hit, 0.25)
         albedo_hit = scene.materials.albedo(p, nrm, hits.material[idx], footprint)
         m = len(p)
-        irradiance = np.empty((m, 3), dtype=np.float32)
-        irradiance[:] = np.asarray(scene.ambient, dtype=np.float32)
+        # lights on contiguous component rows (cheaper than [N,3] einsums)
+        px, py, pz = np.ascontiguousarray(p.T)
+        nx, ny, nz = np.ascontiguousarray(nrm.T)
+        irr = [np.full(m, c, dtype=np.float32) for c in scene.ambient]
         for light in scene.lights:
-            intensity = np.asarray(light.intensity, dtype=np.float32)
             if light.position is not None:
-                to_light = np.asarray(light.position, dtype=np.float32) - p
-                d2 = np.einsum("ij,ij->i", to_light, to_light)
-                cos_d = np.einsum("ij,ij->i", nrm, to_light)  # cos * d
+                lx, ly, lz = (np.float32(c) - q for c, q in zip(light.position, (px, py, pz)))
+                d2 = lx * lx + ly * ly + lz * lz
+                cos_d = nx * lx + ny * ly + nz * lz  # cos * d
                 weight = np.maximum(cos_d, 0.0) / (np.sqrt(d2) * np.maximum(d2, 0.25))
             else:
-                d = np.asarray(light.direction, dtype=np.float32)
-                weight = np.maximum(-(nrm[:, 0] * d[0] + nrm[:, 1] * d[1] + nrm[:, 2] * d[2]), 0.0)
-            irradiance += weight[:, None] * intensity
+                dx, dy, dz = (np.float32(c) for c in light.direction)
+                weight = np.maximum(-(nx * dx + ny * dy + nz * dz), 0.0)
+            for c in range(3):
+                irr[c] += weight * np.float32(light.intensity[c])
+        irradiance = np.stack(irr, axis=1)
         illum = np.float32(illumination)
         if all_hit:
             return albedo_hit * irradiance * illum, albedo_hit, cos_hit

@@ -141,11 +141,12 @@ class MaterialTable:
         f32 = np.float32
         self.colour_a = np.array([m.colour_a for m in materials], dtype=f32)
         self.colour_delta = np.array([m.colour_b for m in materials], dtype=f32) - self.colour_a
-        self.pattern = np.array([m.pattern for m in materials], dtype=np.int64)
+        self.pattern = np.array([m.pattern for m in materials], dtype=np.int32)
         # texels per metre and texel offsets
         self.texel_scale = np.array([m.scale_per_m for m in materials], dtype=f32) * TEXELS_PER_UNIT
         self.texel_offset = np.array([m.offset for m in materials], dtype=f32) * TEXELS_PER_UNIT
-        self._flat, self._level_start, self._level_size = mip_bank()
+        self._flat, starts, sizes = mip_bank()
+        self._level_start, self._level_size = starts.astype(np.int32), sizes.astype(np.int32)
 
     def __len__(self) -> int:
         return len(self.materials)
@@ -171,18 +172,18 @@ class MaterialTable:
         v = v * scale + (offset[:, 1] + shift)
         n_levels = len(self._level_size)
         if footprint_m is None:
-            level = np.zeros(len(u), dtype=np.int64)
+            level = np.zeros(len(u), dtype=np.int32)
         else:
             texels = np.maximum(footprint_m * scale, 1.0)
-            level = np.minimum(np.round(np.log2(texels)).astype(np.int64), n_levels - 1)
+            level = np.minimum(np.round(np.log2(texels)).astype(np.int32), n_levels - 1)
             inv = np.ldexp(np.float32(1.0), -level).astype(np.float32)
             u, v = u * inv - 0.5 + 0.5 * inv, v * inv - 0.5 + 0.5 * inv
         size = self._level_size[level]
         mask = size - 1  # sizes are powers of two
         u0, v0 = np.floor(u), np.floor(v)
         fu, fv = u - u0, v - v0
-        iu0 = u0.astype(np.int64) & mask
-        iv0 = v0.astype(np.int64) & mask
+        iu0 = u0.astype(np.int32) & mask  # int32: the whole bank has < 2^31 texels
+        iv0 = v0.astype(np.int32) & mask
         iu1 = (iu0 + 1) & mask
         row0 = self._level_start[level] + self.pattern[mid] * size * size + iv0 * size
         row1 = row0 + (((iv0 + 1) & mask) - iv0) * size
