@@ -226,8 +226,9 @@ def test_vector_base_wraps_at_16_bits_identical():
 def test_odd_byte_counts_and_read_only_buffers_identical():
     words = np.array([0x8000 | 3, 0x6000 | 1, 0x0000 | 5, 0x2000 | 9, 0x4FFF], "<u2")
     data = words.tobytes() + b"\x07"  # trailing partial word: dropped with a warning
-    for buf in (np.frombuffer(data, np.uint8), np.frombuffer(data, np.uint8).copy(),
-                np.frombuffer(b"\0" + data, np.uint8)[1:]):  # read-only, writable, unaligned
+    raw = np.frombuffer(data, np.uint8)
+    for buf in (raw, raw.copy(), np.frombuffer(b"\0" + data, np.uint8)[1:],
+                np.repeat(raw, 2)[::2]):  # read-only, writable, unaligned, strided
         assert _compare(Evt3Codec, [buf]) == (13, 0)
 
 

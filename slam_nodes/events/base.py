@@ -60,15 +60,19 @@ def whole_words(buf: np.ndarray, size: int, what: str) -> np.ndarray:
 def kernel_bytes(buf: np.ndarray, size: int, what: str) -> np.ndarray:
     """whole_words(buf) as a read-only C-contiguous uint8 view (copied only when strided):
     the compiled kernels then see one array type, so each is compiled (and cached) once."""
-    out = np.ascontiguousarray(whole_words(buf, size, what)).view()
-    out.flags.writeable = False
+    out = whole_words(buf, size, what)
+    if not out.flags.c_contiguous:
+        out = np.ascontiguousarray(out)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
     return out
 
 
 def as_words(buf: np.ndarray, dtype: str, what: str) -> np.ndarray:
     """View buf as little-endian words of `dtype` (a trailing partial word is dropped with a
     warning, see whole_words)."""
-    return whole_words(buf, np.dtype(dtype).itemsize, what).view(dtype)
+    return np.ascontiguousarray(whole_words(buf, np.dtype(dtype).itemsize, what)).view(dtype)
 
 
 # Large packets are decoded in blocks of this many words: the temporaries of a block stay in
