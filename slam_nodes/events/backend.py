@@ -30,7 +30,9 @@ def _load_kernels() -> ModuleType | None:
     if _state["kernels"] is None and _state["import_error"] is None:
         try:
             from slam_nodes.events import _kernels
-        except ImportError as err:  # numba missing or broken (e.g. numpy too new for it)
+        except (ImportError, RuntimeError) as err:
+            # numba missing or broken (e.g. numpy too new for it), or no writable cache
+            # location for cache=True ("cannot cache function ... no locator available")
             _state["import_error"] = err
         else:
             _state["kernels"] = _kernels
