@@ -60,6 +60,8 @@ def open_rgbd_input(
 
     if not 0 < scale <= 1:
         raise EvalError(f"scale must be in (0, 1], got {scale}")
+    if max_frames is not None and max_frames < 1:
+        raise EvalError(f"max_frames must be at least 1, got {max_frames}")
     path = Path(path)
     if not path.exists():
         raise EvalError(f"RGB-D input {path} does not exist")
@@ -106,20 +108,29 @@ def _pick(topics: dict[str, str], given: str | None, defaults: tuple[str, ...],
 def camera_from_bag(path: str | Path, topic: str | None = None) -> CameraModel:
     """CameraModel of the first valid CameraInfo on `topic` (default: the depth camera_info
     topics in INFO_TOPICS) of a bag."""
+    return _bag_camera(
+        path, lambda topics: (_pick(topics, topic, INFO_TOPICS, "camera_info", True),))[2]
+
+
+def _bag_camera(path: str | Path, choose: Callable[[dict[str, str]], tuple]
+                ) -> tuple[dict[str, str], tuple, CameraModel]:
+    """Open a bag, let `choose({topic: type})` pick topics (the last one is the camera_info
+    topic) and read the first valid CameraInfo there. Returns (topics, chosen, camera);
+    EvalError when the bag cannot be read or holds no valid CameraInfo."""
     from slam_nodes.io.bag import open_bag
 
     try:
         with open_bag(path) as bag:
             topics = {n: i.typename for n, i in bag.topics.items()}
-            topic = _pick(topics, topic, INFO_TOPICS, "camera_info", True)
-            camera = _first_camera(bag, topic)
+            chosen = choose(topics)
+            camera = _first_camera(bag, chosen[-1])
     except SlamNodesError as err:
         if isinstance(err, EvalError):
             raise
-        raise EvalError(f"cannot read CameraInfo from bag {path}: {err}") from err
+        raise EvalError(f"cannot read RGB-D bag {path}: {err}") from err
     if camera is None:
-        raise EvalError(f"{path}: no valid CameraInfo on {topic}")
-    return camera
+        raise EvalError(f"{path}: no valid CameraInfo on {chosen[-1]}")
+    return topics, chosen, camera
 
 
 def _first_camera(bag, topic: str) -> CameraModel | None:
@@ -134,21 +145,12 @@ def _first_camera(bag, topic: str) -> CameraModel | None:
 
 
 def _bag_input(path: Path, rgb_topic, depth_topic, info_topic, max_frames, slop_ns) -> RgbdInput:
-    from slam_nodes.io.bag import open_bag
+    def choose(topics: dict[str, str]) -> tuple:
+        return (_pick(topics, depth_topic, DEPTH_TOPICS, "depth image", True),
+                _pick(topics, rgb_topic, RGB_TOPICS, "colour image", False),
+                _pick(topics, info_topic, INFO_TOPICS, "depth camera_info", True))
 
-    try:
-        with open_bag(path) as bag:
-            topics = {n: i.typename for n, i in bag.topics.items()}
-            depth_topic = _pick(topics, depth_topic, DEPTH_TOPICS, "depth image", True)
-            rgb_topic = _pick(topics, rgb_topic, RGB_TOPICS, "colour image", False)
-            info_topic = _pick(topics, info_topic, INFO_TOPICS, "depth camera_info", True)
-            camera = _first_camera(bag, info_topic)
-    except SlamNodesError as err:
-        if isinstance(err, EvalError):
-            raise
-        raise EvalError(f"cannot read RGB-D bag {path}: {err}") from err
-    if camera is None:
-        raise EvalError(f"{path}: no valid CameraInfo on {info_topic}")
+    topics, (depth_topic, rgb_topic, info_topic), camera = _bag_camera(path, choose)
     gt = None
     if GT_TOPIC in topics:
         from slam_nodes.eval.sources import trajectory_from_bag
@@ -169,7 +171,8 @@ def _bag_frames(path: Path, camera: CameraModel, depth_topic: str, rgb_topic: st
     from slam_nodes.sync.approx import ApproximateTimePairer
 
     pairer = ApproximateTimePairer(("depth", "rgb"), slop_ns) if rgb_topic else None
-    count = 0
+    stream_topic = {"depth": depth_topic, "rgb": rgb_topic}
+    count, last_depth_ns = 0, None
     with open_bag(path) as bag:
         for m in bag.messages([t for t in (depth_topic, rgb_topic) if t]):
             stamp = stamp_to_ns(m.msg.header.stamp)
@@ -179,12 +182,22 @@ def _bag_frames(path: Path, camera: CameraModel, depth_topic: str, rgb_topic: st
                 logger.warning("%s at %d ns: skipped image (%s)", m.topic, stamp, err)
                 continue
             if pairer is None:
+                if last_depth_ns is not None and stamp <= last_depth_ns:
+                    logger.warning("%s at %d ns: skipped image (stamp not after the previous "
+                                   "one, %d ns)", m.topic, stamp, last_depth_ns)
+                    continue
+                last_depth_ns = stamp
                 ready = [(stamp, image, None)]
             else:
                 pairs, drops = pairer.push("depth" if m.topic == depth_topic else "rgb",
                                            stamp, image)
                 for d in drops:
-                    logger.info("%s frame at %d ns dropped: %s", d.stream, d.stamp_ns, d.reason)
+                    # out-of-order and duplicate stamps are input faults; the rest is pairing
+                    level = logging.INFO if d.reason in ("superseded", "queue overflow",
+                                                         "no partner within sync_slop") \
+                        else logging.WARNING
+                    logger.log(level, "%s at %d ns: skipped image (%s)",
+                               stream_topic[d.stream], d.stamp_ns, d.reason)
                 ready = [(p.stamp_a_ns, p.a, p.b) for p in pairs]
             for stamp_ns, depth, rgb in ready:
                 frame = _make_frame(stamp_ns, camera, depth, rgb, depth_topic)
