@@ -76,3 +76,20 @@ def test_trajectory_is_smooth_with_fast_segment(style):
     # camera path stays inside the free ellipse (scaled by the rim/filled layout)
     rel = (poses[:, :2, 3] - scene.nav.centre_xy) / scene.nav.radii_xy
     assert np.linalg.norm(rel, axis=1).max() < 1.2
+
+
+def test_config_overrides_and_validation():
+    from slam_nodes.synth.presets import get_preset
+
+    cfg = get_preset("room-normal").with_overrides(width=64, height=48, duration_s=2.0, lidar=None)
+    assert (cfg.rgb.width, cfg.rgb.height, cfg.duration_s, cfg.lidar) == (64, 48, 2.0, None)
+    cam = cfg.camera()
+    assert cam.width == 64 and abs(cam.cx - 31.5) < 1e-12
+    with pytest.raises(ConfigError, match="unknown sequence options"):
+        cfg.with_overrides(colour=True)
+    with pytest.raises(ConfigError):
+        cfg.with_overrides(width=0)
+    with pytest.raises(ConfigError):
+        cfg.with_overrides(duration_s=0.01)  # fewer than two frames
+    with pytest.raises(ConfigError, match="unknown synth preset"):
+        get_preset("room-huge")

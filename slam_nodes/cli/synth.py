@@ -49,10 +49,11 @@ def run(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
+        given = {"duration_s": args.duration, "width": args.width, "height": args.height,
+                 "rate_hz": args.rate}
         info = generate(cfg, args.out, seed=args.seed, progress=progress, nthreads=args.threads,
-                        workers=args.workers,
-                        overwrite=args.overwrite, duration_s=args.duration, width=args.width,
-                        height=args.height, rate_hz=args.rate)
+                        workers=args.workers, overwrite=args.overwrite,
+                        **{k: v for k, v in given.items() if v is not None})
     t = info.timings_s
     stages = ", ".join(f"{k} {t[k]:.1f}s" for k in ("render", "events", "camera", "lidar",
                                                       "encode", "write") if k in t)

@@ -124,13 +124,14 @@ class SequenceConfig:
                                    frame_id="camera_optical_frame")
 
     def with_overrides(self, **overrides) -> "SequenceConfig":
-        """Copy with top-level fields replaced; `width`, `height` and `rate_hz` go to the
-        cameras. Unknown keys raise ConfigError."""
+        """Copy with top-level fields replaced (None disables an optional sensor: depth,
+        events, lidar, imu); `width`, `height` and `rate_hz` go to the cameras. Unknown keys
+        raise ConfigError."""
         top = {f.name for f in dataclasses.fields(self)}
         rgb_keys = {"width", "height", "rate_hz"}
         cfg = self
-        rgb_over = {k: v for k, v in overrides.items() if k in rgb_keys and v is not None}
-        rest = {k: v for k, v in overrides.items() if k not in rgb_keys and v is not None}
+        rgb_over = {k: v for k, v in overrides.items() if k in rgb_keys}
+        rest = {k: v for k, v in overrides.items() if k not in rgb_keys}
         unknown = set(rest) - top
         if unknown:
             raise ConfigError(f"unknown sequence options {sorted(unknown)}; known: {sorted(top | rgb_keys)}")
