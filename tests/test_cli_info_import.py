@@ -132,6 +132,11 @@ def test_import_errors_are_one_line(shared_data, tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
     assert main(["import", "kitti", src, "--out", str(out), "--max-frames", "1",
                  "--overwrite"]) == 0
+    for bad in ("0", "-3"):  # rejected before anything is written
+        assert main(["import", "kitti", src, "--out", str(tmp_path / "none"),
+                     "--max-frames", bad]) == 2
+        assert f"max_frames must be at least 1, got {bad}" in capsys.readouterr().err
+        assert not (tmp_path / "none").exists()
 
 
 def test_import_tum_keeps_ground_truth_covering_the_frames(shared_data, tmp_path, capsys):

@@ -125,6 +125,10 @@ def test_baseline_cli_writes_scored_run(shared_data, tmp_path, capsys):
     assert (out / "trajectory.tum").is_file() and (out / "config.yaml").is_file()
     assert main(["baseline", "open3d", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["baseline", "open3d", str(shared_data / "rgbd_7scenes_redkitchen"), "--out",
+                 str(tmp_path / "file" / "run"), "--max-frames", "2"]) == 2
+    assert "cannot create output folder" in capsys.readouterr().err
 
 
 def test_bad_baseline_input(seven_scenes):

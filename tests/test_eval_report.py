@@ -83,6 +83,48 @@ def test_eval_bad_input_exit_code(tmp_path, capsys):
     assert "NaN" in capsys.readouterr().err
     assert main(["eval", "--compare", str(tmp_path), "--out", str(tmp_path / "c")]) == 2
     assert "metrics.json" in capsys.readouterr().err
+    write_tum(tmp_path / "one.tum", Trajectory(gt.stamps_ns[:1], gt.poses[:1]))
+    assert main(["eval", "--est", str(tmp_path / "one.tum"), "--gt", str(tmp_path / "gt.tum"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "single pose" in capsys.readouterr().err
+    assert main(["eval", "--est", str(tmp_path / "missing.tum"), "--gt",
+                 str(tmp_path / "gt.tum"), "--out", str(tmp_path / "o")]) == 2
+    assert "missing.tum does not exist" in capsys.readouterr().err
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["eval", "--est", str(tmp_path / "gt.tum"), "--gt", str(tmp_path / "gt.tum"),
+                 "--out", str(tmp_path / "file" / "o")]) == 2
+    assert "cannot create output folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mesh_ply, message", [
+    ("ply\nformat ascii 1.0\nelement vertex 0\nproperty float x\nproperty float y\n"
+     "property float z\nelement face 0\nproperty list uchar int vertex_indices\nend_header\n",
+     "not a triangle mesh|empty"),
+    ("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+     "property float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n"
+     "0 0 0\n1 0 0\n2 0 0\n3 0 1 2\n", "degenerate"),
+], ids=["empty-mesh", "degenerate-mesh"])
+def test_eval_bad_mesh_is_one_line_exit_2(tmp_path, mesh_ply, message):
+    """Through the real console entry point: one `error:` line, exit 2, no traceback."""
+    import re
+    import subprocess
+    import sys
+
+    gt = _down_poses()
+    write_tum(tmp_path / "gt.tum", gt)
+    (tmp_path / "bad.ply").write_text(mesh_ply)
+    floor = trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0.0]], [[0, 1, 2], [0, 2, 3]])
+    floor.export(tmp_path / "gt.ply")
+    cli = "import sys; from slam_nodes.cli import main; sys.exit(main())"
+    proc = subprocess.run(
+        [sys.executable, "-c", cli, "eval", "--est", str(tmp_path / "gt.tum"), "--gt",
+         str(tmp_path / "gt.tum"), "--mesh", str(tmp_path / "bad.ply"), "--gt-mesh",
+         str(tmp_path / "gt.ply"), "--out", str(tmp_path / "o"), "--no-figures"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and re.search(message, errors[0]), proc.stderr
 
 
 def test_mesh_in_the_estimates_own_frame_is_brought_to_gt(tmp_path):

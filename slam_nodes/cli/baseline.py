@@ -30,15 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from slam_nodes.eval.baselines import run_open3d_odometry, run_open3d_slam, write_run
+    from slam_nodes.eval.report import make_out_dir
     from slam_nodes.eval.rgbd_input import open_rgbd_input
     from slam_nodes.types import write_tum
 
     src = open_rgbd_input(args.input, rgb_topic=args.rgb_topic, depth_topic=args.depth_topic,
                           info_topic=args.camera_info_topic, max_frames=args.max_frames,
                           scale=args.scale)
+    out = make_out_dir(args.out)  # fail before the (long) run, not after it
     config = {"method": args.method, "input": str(args.input), "max_frames": args.max_frames,
               "scale": args.scale, "depth_max_m": args.depth_max}
     if args.method == "open3d":
@@ -49,11 +49,12 @@ def run(args: argparse.Namespace) -> int:
         config["odometry_method"] = args.odometry_method
         result = run_open3d_odometry(src.frames(), src.camera, method=args.odometry_method,
                                      depth_max_m=args.depth_max)
-    out = Path(args.out)
     write_run(out, result, config)
     print(f"{args.method}: {len(result.trajectory)} frames from {src.description}, "
           f"{result.frames_per_s:.2f} frames/s, {len(result.lost)} lost")
-    if src.ground_truth is not None and not args.no_eval:
+    if len(result.trajectory) < 2 and src.ground_truth is not None and not args.no_eval:
+        print("not scored: ATE needs at least two frames")
+    elif src.ground_truth is not None and not args.no_eval:
         from slam_nodes.eval.evaluate import evaluate_to_dir
 
         gt_path = out / "groundtruth.tum"

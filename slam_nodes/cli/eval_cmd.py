@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.est:
         raise EvalError("give --est (or --compare DIR ...)")
     est = Path(args.est)
+    if not est.exists():
+        raise EvalError(f"estimate {est} does not exist")
     out = Path(args.out) if args.out else (est if est.is_dir() else None)
     if out is None:
         raise EvalError("give --out DIR (only a run folder as --est can be its own output)")

@@ -17,9 +17,10 @@ Undistorted cameras only (Open3D's pinhole model); a distorted camera raises Eva
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +52,21 @@ class BaselineResult:
                 "frames_per_s": round(self.frames_per_s, 3), "lost_frames": len(self.lost)}
 
 
+def _quiet_open3d(func: Callable) -> Callable:
+    """Run `func` with Open3D's console logging at Error level: its INFO/WARNING lines
+    ("Reallocating fragments", "Property not found for color" from the ray-cast frame) are
+    internal noise, and tracking failures are reported through our logger instead."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        import open3d as o3d
+
+        with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def _intrinsics(camera: CameraModel):
     import open3d.core as o3c
 
@@ -72,6 +88,7 @@ def _check_frame(frame: RGBDFrame, camera: CameraModel, need_rgb: bool) -> np.nd
     return np.where(np.isfinite(depth) & (depth > 0), depth, 0.0).astype(np.float32)
 
 
+@_quiet_open3d
 def run_open3d_slam(
     frames: Iterable[RGBDFrame],
     camera: CameraModel,
@@ -162,6 +179,7 @@ def _extract_mesh(voxel_grid):
     return trimesh.Trimesh(verts, faces, vertex_colors=colors, process=False)
 
 
+@_quiet_open3d
 def run_open3d_odometry(
     frames: Iterable[RGBDFrame],
     camera: CameraModel,
@@ -225,21 +243,22 @@ def run_open3d_odometry(
 def write_run(out_dir, result: BaselineResult, config: dict) -> None:
     """Write a baseline run in the run-folder layout (`slam_nodes.eval`): trajectory.tum,
     mesh.ply (when there is one), config.yaml and metrics.json holding only "extra" (frames/s);
-    `slam-nodes eval` fills in the scores and keeps "extra"."""
+    `slam-nodes eval` fills in the scores and keeps "extra". EvalError when it cannot write."""
     import json
-    from pathlib import Path
 
     import yaml
 
-    from slam_nodes.eval.report import FORMAT, METRICS_FILE
+    from slam_nodes.eval.report import FORMAT, METRICS_FILE, make_out_dir
     from slam_nodes.types import write_tum
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_tum(out / "trajectory.tum", result.trajectory)
-    if result.mesh is not None:
-        result.mesh.export(out / "mesh.ply")
-    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    out = make_out_dir(out_dir)
     metrics = {"format": FORMAT, "name": out.resolve().name, "inputs": {}, "trajectory": None,
                "mesh": None, "figures": [], "extra": result.extra()}
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+    try:
+        write_tum(out / "trajectory.tum", result.trajectory)
+        if result.mesh is not None:
+            result.mesh.export(out / "mesh.ply")
+        (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+    except OSError as err:
+        raise EvalError(f"cannot write the run into {out}: {err}") from err

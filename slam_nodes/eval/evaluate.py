@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from slam_nodes.errors import EvalError
-from slam_nodes.eval.report import METRICS_FILE, write_report
+from slam_nodes.eval.report import METRICS_FILE, make_out_dir, write_report
 from slam_nodes.eval.sources import RUN_TRAJECTORY, load_trajectory
 from slam_nodes.types.camera import CameraModel
 from slam_nodes.types.pose import invert_pose, write_tum
@@ -94,9 +94,12 @@ def evaluate_to_dir(
                                    poses=poses, camera=camera, cull=cull)
         gt_points = sample_surface(gt_m, min(num_samples, 100_000), seed + 1)
 
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_dir(out)
     if run_dir is None or run_dir.resolve() != out.resolve():
-        write_tum(out / RUN_TRAJECTORY, est_traj)
+        try:
+            write_tum(out / RUN_TRAJECTORY, est_traj)
+        except OSError as err:
+            raise EvalError(f"cannot write {out / RUN_TRAJECTORY}: {err}") from err
     inputs = {
         "estimate": str(est_path) + (f" [{est_topic}]" if est_topic else ""),
         "ground_truth": (str(gt) + (f" [{gt_topic}]" if gt_topic else "")) if gt else None,

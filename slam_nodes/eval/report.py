@@ -46,10 +46,30 @@ def write_report(
     """Write metrics.json, report.md and figures/*.png into `out_dir`; return the metrics dict.
 
     rec_mesh (trimesh) and gt_mesh_points [M,3] are needed for the mesh error view.
+    EvalError when the folder cannot be written.
     """
     out = Path(out_dir)
-    fig_dir = out / FIGURES_DIR
-    fig_dir.mkdir(parents=True, exist_ok=True)
+    fig_dir = make_out_dir(out / FIGURES_DIR)
+    try:
+        return _write_report(out, fig_dir, name=name, trajectory=trajectory, mesh=mesh,
+                             rec_mesh=rec_mesh, gt_mesh_points=gt_mesh_points, inputs=inputs,
+                             extra=extra, figures=figures)
+    except OSError as err:
+        raise EvalError(f"cannot write the report into {out}: {err}") from err
+
+
+def make_out_dir(path: str | Path) -> Path:
+    """Create the output folder `path` (and its parents); EvalError when that fails."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EvalError(f"cannot create output folder {path}: {err}") from err
+    return path
+
+
+def _write_report(out: Path, fig_dir: Path, *, name, trajectory, mesh, rec_mesh,
+                  gt_mesh_points, inputs, extra, figures) -> dict:
     fig_paths: list[Path] = []
     if figures and trajectory is not None:
         from slam_nodes.eval import plots
@@ -182,8 +202,7 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> str:
     for d in run_dirs:
         name = Path(d).resolve().name
         runs.append({"name": name, "dir": str(d), "metrics": read_metrics(d)})
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out_dir)
     header = ["run", "ATE RMSE (cm)", "ATE max (cm)", "RPE 1 s (cm)", "accuracy (cm)",
               "completion (cm)", "comp. ratio (%)", "F-score 5 cm (%)"]
     extra_keys = sorted({k for r in runs for k in (r["metrics"].get("extra") or {})
@@ -207,11 +226,14 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> str:
         + ["| " + " | ".join(r) + " |" for r in rows]
         + ["", "![compare](compare.png)", ""]
     )
-    plot_compare(runs, out / "compare.png")
-    _atomic_write(out / "compare.md", text)
-    _atomic_write(out / "compare.json", json.dumps(
-        {"runs": [{"name": r["name"], "dir": r["dir"]} for r in runs],
-         "header": header, "rows": rows}, indent=1))
+    try:
+        plot_compare(runs, out / "compare.png")
+        _atomic_write(out / "compare.md", text)
+        _atomic_write(out / "compare.json", json.dumps(
+            {"runs": [{"name": r["name"], "dir": r["dir"]} for r in runs],
+             "header": header, "rows": rows}, indent=1))
+    except OSError as err:
+        raise EvalError(f"cannot write the comparison into {out}: {err}") from err
     return text
 
 

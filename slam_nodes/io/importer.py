@@ -29,6 +29,7 @@ depth_encoding="32FC1" to keep them).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,8 @@ def import_dataset(reader: DatasetReader, out: str | Path, max_frames: int | Non
     folder `out` (see module docstring). `progress(1)` is called after each frame."""
     if depth_encoding not in ("16UC1", "32FC1"):
         raise DatasetError(f"depth_encoding must be 16UC1 or 32FC1, got {depth_encoding!r}")
+    if max_frames is not None and max_frames < 1:
+        raise DatasetError(f"max_frames must be at least 1, got {max_frames}")
     out = Path(out)
     stamps: list[int] = []
     gt = reader.ground_truth
@@ -97,6 +100,7 @@ def import_dataset(reader: DatasetReader, out: str | Path, max_frames: int | Non
             last = int(np.searchsorted(gt.stamps_ns, stamps[-1], "left"))
             _write_gt(bag, gt, gt_next, int(gt.stamps_ns[min(last, len(gt) - 1)]), gt_written)
     if not stamps:
+        shutil.rmtree(out, ignore_errors=True)  # an empty bag is no use; do not leave one
         raise DatasetError(f"{reader.root}: no frames were imported")
     gt_path = None
     if gt is not None:
