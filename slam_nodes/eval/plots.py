@@ -59,8 +59,11 @@ def plot_trajectory_views(result: TrajectoryResult, out_dir: Path) -> list[Path]
     ):
         fig, ax = plt.subplots(figsize=(6.4, 5.2))
         ax.plot(gt[:, ax_h], gt[:, ax_v], "k--", lw=1.0, label="ground truth")
-        sc = ax.scatter(est[:, ax_h], est[:, ax_v], c=err_cm, s=6, cmap="viridis",
-                        label=f"estimate ({result.alignment}-aligned)")
+        sc = ax.scatter(est[:, ax_h], est[:, ax_v], c=err_cm, s=6, cmap="viridis")
+        # legend entry drawn in the middle colour (a colour-mapped scatter's own legend
+        # marker takes an arbitrary colour of the map)
+        ax.plot([], [], "o", ms=4, color=plt.get_cmap("viridis")(0.5),
+                label=f"estimate ({result.alignment}-aligned, colour = ATE)")
         ax.plot(est[0, ax_h], est[0, ax_v], "go", ms=7, label="start")
         ax.plot(est[-1, ax_h], est[-1, ax_v], "rs", ms=7, label="end")
         fig.colorbar(sc, ax=ax, label="ATE (cm)")
@@ -88,8 +91,11 @@ def plot_error_over_time(result: TrajectoryResult, out_dir: Path) -> list[Path]:
     ax.axhline(result.ate_cm.rmse, color="tab:red", ls="--", lw=1.0,
                label=f"RMSE {result.ate_cm.rmse:.2f} cm")
     worst = int(np.argmax(err_cm))
+    right_half = t[worst] > 0.5 * t[-1]  # put the label on the side with room for it
+    ax.plot(t[worst], err_cm[worst], "o", color="tab:red", ms=4)
     ax.annotate(f"max {err_cm[worst]:.2f} cm at {t[worst]:.1f} s", (t[worst], err_cm[worst]),
-                textcoords="offset points", xytext=(5, -12), fontsize=8)
+                textcoords="offset points", xytext=(-6 if right_half else 6, -12),
+                ha="right" if right_half else "left", fontsize=8)
     ax.set_xlabel("time since first pair (s)")
     ax.set_ylabel("translation error (cm)")
     ax.set_title("Absolute trajectory error over time")
@@ -126,7 +132,7 @@ def plot_mesh_error_view(
     (poses [V,4,4] T_world_cam, optional) looked from. Writes mesh_error.png."""
     from scipy.spatial import cKDTree
 
-    from slam_nodes.eval.mesh import _cast, _scene
+    from slam_nodes.eval.mesh import raycast_depth
     from slam_nodes.types.camera import CameraModel
 
     plt = _pyplot()
@@ -155,7 +161,7 @@ def plot_mesh_error_view(
     y = np.cross(z, x)
     pose = np.eye(4)
     pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = x, y, z, eye
-    depth, ids = _cast(_scene(rec), pose, cam)
+    depth, ids = raycast_depth(rec, pose, cam)
     hit = ids >= 0
     rays = cam.ray_directions() @ pose[:3, :3].T
     pts = eye + rays[hit] * depth[hit][:, None]
@@ -184,24 +190,29 @@ def plot_compare(runs: list[dict], out_path: Path) -> Path:
     chart of ATE RMSE. `runs`: dicts with "name" and the run's metrics.json content."""
     plt = _pyplot()
     fig, (ax_t, ax_b) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [2, 1]})
-    names, rmse = [], []
-    for run in runs:
+    names, rmse, colours = [], [], []
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, run in enumerate(runs):
+        colour = cycle[k % len(cycle)]  # one colour per run in both panels
         traj = run["metrics"].get("trajectory") or {}
         series = traj.get("series") or {}
         if series.get("t_s"):
             t, e = _break_gaps(np.asarray(series["t_s"], dtype=np.float64),
                                np.asarray(series["ate_cm"], dtype=np.float64))
-            ax_t.plot(t, e, lw=1.0, label=run["name"])
+            ax_t.plot(t, e, lw=1.0, label=run["name"], color=colour)
         if traj.get("ate_cm"):
             names.append(run["name"])
             rmse.append(traj["ate_cm"]["rmse"])
+            colours.append(colour)
     ax_t.set_xlabel("time since first pair (s)")
     ax_t.set_ylabel("ATE (cm)")
     ax_t.set_title("ATE over time")
     ax_t.grid(alpha=0.3)
     if ax_t.lines:
         ax_t.legend(fontsize=8)
-    ax_b.bar(range(len(names)), rmse, color="tab:blue")
+    bars = ax_b.bar(range(len(names)), rmse, color=colours)
+    ax_b.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax_b.margins(y=0.12)  # room for the value labels
     ax_b.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
     ax_b.set_ylabel("ATE RMSE (cm)")
     ax_b.set_title("ATE RMSE")
