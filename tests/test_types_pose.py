@@ -127,6 +127,8 @@ def test_tum_stamps_are_exact(tmp_path):
     ("1 0 0 0 0 0 0 x\n", "could not convert"),
     ("1 nan 0 0 0 0 0 1\n", "NaN"),
     ("nan 0 0 0 0 0 0 1\n", "bad timestamp"),
+    ("1.2.3 0 0 0 0 0 0 1\n", "bad timestamp"),
+    ("+-1 0 0 0 0 0 0 1\n", "bad timestamp"),
     ("1 0 0 0 0 0 0 1\n2 0 0 0 0 0 0 0\n", "zero quaternion at pose 1"),
 ])
 def test_bad_tum_files_raise(tmp_path, text, match):
@@ -136,3 +138,23 @@ def test_bad_tum_files_raise(tmp_path, text, match):
         read_tum(path)
     with pytest.raises(DatasetError, match="cannot read"):
         read_tum(tmp_path / "missing.txt")
+
+
+def test_seconds_text_to_ns_exact_and_typed_errors():
+    from slam_nodes.errors import SlamNodesError
+    from slam_nodes.types import InvalidValueError
+    from slam_nodes.types.pose import seconds_text_to_ns
+
+    assert seconds_text_to_ns("1305031102.175304") == 1305031102175304000
+    assert seconds_text_to_ns("1.706282470098386526e+09") == 1706282470098386526
+    assert seconds_text_to_ns("-0.5") == -500_000_000
+    assert seconds_text_to_ns("+2") == 2_000_000_000
+    assert seconds_text_to_ns(".25") == 250_000_000
+    for bad in ("", "-", "abc", "1.2.3", "+-1", "inf", "1_0"):
+        with pytest.raises(InvalidValueError, match="bad timestamp"):
+            seconds_text_to_ns(bad)
+    # typed for the CLI, still a ValueError for callers that catch that
+    with pytest.raises(SlamNodesError):
+        Trajectory([1, 2], np.eye(4)[None])
+    with pytest.raises(ValueError, match="2 stamps but 1 poses"):
+        Trajectory([1, 2], np.eye(4)[None])

@@ -1,6 +1,7 @@
 """Sensor and geometry types shared by every part of slam_nodes (no ROS, SI units)."""
 
 from slam_nodes.types.camera import CameraModel
+from slam_nodes.types.errors import InvalidValueError
 from slam_nodes.types.pose import (
     Trajectory,
     invert_pose,
@@ -16,7 +17,8 @@ from slam_nodes.types.pose import (
 from slam_nodes.types.sensors import EventBatch, LidarScan, RGBDFrame, TriggerEvents
 
 __all__ = [
-    "CameraModel", "EventBatch", "LidarScan", "RGBDFrame", "Trajectory", "TriggerEvents",
+    "CameraModel", "EventBatch", "InvalidValueError", "LidarScan", "RGBDFrame", "Trajectory",
+    "TriggerEvents",
     "invert_pose", "make_pose", "matrix_to_quat", "pose_from_tq", "pose_to_tq",
     "quat_to_matrix", "read_tum", "transform_points", "write_tum",
 ]

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from slam_nodes.types.errors import InvalidValueError
+
 RADTAN_MODELS = ("plumb_bob", "rational_polynomial")
 MODELS = (*RADTAN_MODELS, "equidistant", "none")
 
@@ -42,13 +44,17 @@ class CameraModel:
         D = np.asarray(self.D, dtype=np.float64).reshape(-1)
         model = self.distortion_model or "none"
         if model not in MODELS:
-            raise ValueError(f"unsupported distortion model {model!r}; expected one of {MODELS}")
+            raise InvalidValueError(
+                f"unsupported distortion model {model!r}; expected one of {MODELS}")
         if self.width <= 0 or self.height <= 0:
-            raise ValueError(f"camera size must be positive, got {self.width}x{self.height}")
+            raise InvalidValueError(
+                f"camera size must be positive, got {self.width}x{self.height}")
         if not (np.isfinite(K).all() and np.isfinite(D).all()):
-            raise ValueError(f"camera intrinsics must be finite, got K={K.tolist()} D={D.tolist()}")
+            raise InvalidValueError(
+                f"camera intrinsics must be finite, got K={K.tolist()} D={D.tolist()}")
         if K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise ValueError(f"focal lengths must be positive, got fx={K[0, 0]} fy={K[1, 1]}")
+            raise InvalidValueError(
+                f"focal lengths must be positive, got fx={K[0, 0]} fy={K[1, 1]}")
         if model == "none" and np.any(D != 0):
             model = "plumb_bob"
         object.__setattr__(self, "K", K)
@@ -209,6 +215,7 @@ class CameraModel:
         """Camera-frame points [M,3] of the valid (> 0, finite) pixels of a depth image [H,W]."""
         depth = np.asarray(depth_m)
         if depth.shape != (self.height, self.width):
-            raise ValueError(f"depth is {depth.shape}, camera is {self.height}x{self.width}")
+            raise InvalidValueError(
+                f"depth is {depth.shape}, camera is {self.height}x{self.width}")
         valid = np.isfinite(depth) & (depth > 0)
         return self.ray_directions()[valid] * depth[valid][:, None]

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from slam_nodes.errors import DatasetError
+from slam_nodes.types.errors import InvalidValueError
 
 NS_PER_S = 1_000_000_000
 
@@ -91,7 +92,7 @@ class Trajectory:
         self.stamps_ns = np.asarray(self.stamps_ns, dtype=np.int64).reshape(-1)
         self.poses = np.asarray(self.poses, dtype=np.float64).reshape(-1, 4, 4)
         if len(self.stamps_ns) != len(self.poses):
-            raise ValueError(
+            raise InvalidValueError(
                 f"trajectory has {len(self.stamps_ns)} stamps but {len(self.poses)} poses"
             )
 
@@ -106,13 +107,15 @@ class Trajectory:
     def interpolate(self, stamps_ns: np.ndarray) -> np.ndarray:
         """Poses [M,4,4] at `stamps_ns` (inside the trajectory's span): linear translation, slerp.
 
-        Raises ValueError for stamps outside [first, last] or a trajectory with < 2 poses.
+        Raises InvalidValueError (a ValueError) for stamps outside [first, last] or a
+        trajectory with < 2 poses.
         """
         stamps = np.asarray(stamps_ns, dtype=np.int64)
         if len(self) < 2:
-            raise ValueError("interpolation needs at least two poses")
+            raise InvalidValueError("interpolation needs at least two poses")
         if stamps.min() < self.stamps_ns[0] or stamps.max() > self.stamps_ns[-1]:
-            raise ValueError("interpolation stamps lie outside the trajectory's time span")
+            raise InvalidValueError(
+                "interpolation stamps lie outside the trajectory's time span")
         t_ref = (self.stamps_ns - self.stamps_ns[0]).astype(np.float64)
         t_q = (stamps - self.stamps_ns[0]).astype(np.float64)
         slerp = Slerp(t_ref, Rotation.from_matrix(self.poses[:, :3, :3]))
@@ -141,7 +144,7 @@ def read_tum(path: str | Path) -> Trajectory:
         if len(parts) != 8:
             raise DatasetError(f"{path}:{lineno}: expected 8 columns, got {len(parts)}")
         try:
-            stamps.append(_seconds_text_to_ns(parts[0]))
+            stamps.append(seconds_text_to_ns(parts[0]))
             rows.append([float(v) for v in parts[1:]])
         except ValueError as err:
             raise DatasetError(f"{path}:{lineno}: {err}") from err
@@ -171,16 +174,20 @@ def write_tum(path: str | Path, trajectory: Trajectory) -> None:
     tmp.replace(path)
 
 
-def _seconds_text_to_ns(text: str) -> int:
+def seconds_text_to_ns(text: str) -> int:
     """Exact seconds-as-text to int64 ns ('1305031102.175304' -> 1305031102175304000;
-    '1.706282470098386526e+09' -> 1706282470098386526)."""
+    '1.706282470098386526e+09' -> 1706282470098386526), as TUM files and dataset lists write
+    stamps; no float rounding. Raises ValueError (InvalidValueError) for text that is not a
+    finite number."""
     if "e" in text.lower() or "n" in text.lower():  # exponent (or nan/inf, rejected below)
         try:
             value = Decimal(text) * NS_PER_S
             return int(value.to_integral_value(rounding=ROUND_HALF_EVEN))
         except (InvalidOperation, ValueError, OverflowError) as err:
-            raise ValueError(f"bad timestamp {text!r}") from err
+            raise InvalidValueError(f"bad timestamp {text!r}") from err
     sign = -1 if text.startswith("-") else 1
-    whole, _, frac = text.lstrip("+-").partition(".")
+    whole, _, frac = (text[1:] if text[:1] in "+-" else text).partition(".")
+    if not (whole + frac).isascii() or not (whole + frac).isdigit():  # "", "1.2.3", "+-1"
+        raise InvalidValueError(f"bad timestamp {text!r}")
     frac = (frac + "000000000")[:9]
     return sign * (int(whole or "0") * NS_PER_S + int(frac))

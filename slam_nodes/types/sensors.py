@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from slam_nodes.types.camera import CameraModel
+from slam_nodes.types.errors import InvalidValueError
 
 
 @dataclass
@@ -34,7 +35,7 @@ class EventBatch:
         self.p = np.asarray(self.p, dtype=np.int8)
         n = len(self.t)
         if not (len(self.x) == len(self.y) == len(self.p) == n):
-            raise ValueError("event arrays t, x, y, p must have the same length")
+            raise InvalidValueError("event arrays t, x, y, p must have the same length")
 
     @classmethod
     def empty(cls, width: int = 0, height: int = 0) -> "EventBatch":
@@ -137,7 +138,8 @@ class LidarScan:
                 continue
             arr = np.asarray(arr, dtype=dtype).reshape(-1)
             if len(arr) != n:
-                raise ValueError(f"LidarScan.{name} has {len(arr)} values for {n} points")
+                raise InvalidValueError(
+                    f"LidarScan.{name} has {len(arr)} values for {n} points")
             setattr(self, name, arr)
 
     def __len__(self) -> int:
@@ -162,6 +164,6 @@ class RGBDFrame:
     def __post_init__(self) -> None:
         shape = (self.camera.height, self.camera.width)
         if self.rgb is not None and self.rgb.shape[:2] != shape:
-            raise ValueError(f"rgb is {self.rgb.shape[:2]}, camera is {shape}")
+            raise InvalidValueError(f"rgb is {self.rgb.shape[:2]}, camera is {shape}")
         if self.depth is not None and self.depth.shape != shape:
-            raise ValueError(f"depth is {self.depth.shape}, camera is {shape}")
+            raise InvalidValueError(f"depth is {self.depth.shape}, camera is {shape}")

@@ -25,7 +25,7 @@ from slam_nodes.errors import DatasetError
 from slam_nodes.io.datasets.base import limit
 from slam_nodes.io.datasets.images import load_depth_png, load_rgb
 from slam_nodes.types import CameraModel, RGBDFrame, Trajectory, read_tum
-from slam_nodes.types.pose import _seconds_text_to_ns
+from slam_nodes.types.pose import seconds_text_to_ns
 
 DEPTH_UNITS_PER_M = 5000.0
 FRAME_ID = "camera_optical_frame"
@@ -63,7 +63,7 @@ def read_file_list(path: Path) -> tuple[np.ndarray, list[str]]:
         if len(parts) < 2:
             raise DatasetError(f"{path}:{lineno}: expected 'timestamp filename'")
         try:
-            stamps.append(_seconds_text_to_ns(parts[0]))
+            stamps.append(seconds_text_to_ns(parts[0]))
         except ValueError as err:
             raise DatasetError(f"{path}:{lineno}: bad timestamp {parts[0]!r}") from err
         names.append(parts[1])
