@@ -149,6 +149,22 @@ def test_sqlite3_damage_while_reading_names_the_last_good_stamp(shared_data, tmp
     assert 0 < count < 518
 
 
+def test_cli_info_on_bag_damaged_mid_scan_prints_summary_then_error(shared_data, tmp_path,
+                                                                    capsys):
+    import json
+
+    bag = copy_bag_folder(shared_data / "evo_testdata/tf_example", tmp_path / "tf")
+    truncated_copy(bag / "tf_example.db3", bag / "tf_example.db3", 0.99)
+    assert main(["info", str(bag), "--json"]) == 2
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)  # the part read before the damage
+    assert summary["error"] and "reading stopped after log time" in summary["error"]
+    tf = next(t for t in summary["topics"] if t["name"] == "/tf")
+    assert tf["count"] == 517 and 0 < tf["read"] < 517
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("error: ") and "reading stopped" in line
+
+
 def test_cli_info_on_damaged_bags_reports_without_traceback(shared_data, tmp_path, capsys):
     broken_db = copy_bag_folder(shared_data / "evo_testdata/tf_example", tmp_path / "tf")
     truncated_copy(broken_db / "tf_example.db3", broken_db / "tf_example.db3", 0.5)

@@ -18,7 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the summary; a bag found damaged during the scan is summarised up to the damage,
+    then `error: ...` goes to stderr and the exit code is 2 (as for every other bad input)."""
     import json
+    import sys
 
     from tqdm import tqdm
 
@@ -31,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
         _print_table(summary)
-    return 1 if summary.error else 0
+    if summary.error:
+        print(f"error: {summary.error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _fmt_ns(ns: int | None) -> str:
@@ -77,5 +83,3 @@ def _print_table(summary) -> None:
         console.print("[yellow]PARTIAL: the bag is damaged; only its intact part was read:[/]")
         for note in summary.damage:
             console.print(f"  {note}")
-    if summary.error:
-        console.print(f"[red]error: {summary.error}[/red]")
