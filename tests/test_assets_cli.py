@@ -78,7 +78,8 @@ def car_bag(tmp_path_factory):
 
 def test_assets_cli_with_detections(car_bag, tmp_path, capsys):
     path, shape, _ = car_bag
-    rc = main(["assets", str(path), "--out", str(tmp_path), "--detections-topic", "/detections",
+    rc = main(["assets", str(path), "--out", str(tmp_path), "--detections-topic", "/detections", "--pose-frame",
+               "base_link",
                "--no-splat", "--samples", "2", "--threads", "1"])
     assert rc == 0
     summary = json.loads((tmp_path / "assets.json").read_text())
@@ -94,7 +95,7 @@ def test_assets_cli_with_detections(car_bag, tmp_path, capsys):
 
 def test_assets_cli_with_proposals_and_errors(car_bag, tmp_path):
     path, shape, T_world_car = car_bag
-    assert main(["assets", str(path), "--out", str(tmp_path), "--no-splat", "--samples", "2",
+    assert main(["assets", str(path), "--out", str(tmp_path), "--no-splat", "--samples", "2", "--pose-frame", "base_link",
                  "--threads", "1"]) == 0
     summary = json.loads((tmp_path / "assets.json").read_text())
     assert len(summary) == 1 and summary[0]["class_name"] == "car"

@@ -40,6 +40,18 @@ DEFAULT_BOX_M = {"car": (4.4, 1.8, 1.45), "pedestrian": (0.35, 0.8, 1.75), "furn
                  "barrel": (0.58, 0.58, 0.88), "cone": (0.4, 0.4, 0.7), "box": (0.6, 0.6, 0.6)}
 
 
+# detector / generator class names -> the prior's category
+CLASS_ALIASES = {"vehicle": "car", "van": "car", "truck": "car", "suv": "car", "person": "pedestrian",
+                 "human": "pedestrian", "traffic_cone": "cone", "chair": "furniture", "table": "furniture",
+                 "bench": "furniture", "crate": "box", "carton": "box", "drum": "barrel"}
+
+
+def prior_class(name: str) -> str:
+    """The prior category for a class name (itself, an alias, or the name unchanged if unknown)."""
+    key = str(name).strip().lower()
+    return key if key in CATEGORIES else CLASS_ALIASES.get(key, name)
+
+
 def load_prior(path: str | Path | None = None) -> TriplanePrior:
     """Load the shipped (or given) prior weights on CPU; AssetError when missing or unreadable."""
     path = Path(path or DEFAULT_WEIGHTS)
@@ -94,7 +106,7 @@ class AssetCompleter:
             reason = f"only {len(pts)} points (< {self.min_points})"
         elif not box_ok:
             reason = f"degenerate box size {box.tolist()}"
-        elif obs.class_name not in CATEGORIES:
+        elif prior_class(obs.class_name) not in CATEGORIES:
             reason = f"class '{obs.class_name}' is not one the prior was trained on {list(CATEGORIES)}"
         if reason is not None:
             return self._fallback(obs, pts, box if box_ok else None, reason, meta, t0)
@@ -151,7 +163,7 @@ class AssetCompleter:
             support = counts * (len(pc) / n_in)
             keep = support >= self.keep_min_points
             k = self.num_samples
-            cls = torch.full((k,), CATEGORIES.index(obs.class_name), dtype=torch.long)
+            cls = torch.full((k,), CATEGORIES.index(prior_class(obs.class_name)), dtype=torch.long)
             log_box = torch.as_tensor(np.log(box), dtype=torch.float32)[None].expand(k, 3)
             temps = torch.linspace(0.6, 1.0, k)
             samples = [prior.sample_tokens(ids, keep, cls[:1], log_box[:1], temperature=float(t), generator=gen)
@@ -186,7 +198,8 @@ class AssetCompleter:
                 m.vertices = from_canonical(m.vertices, box)
                 alternatives.append(Alternative(float(scores[i]), m))
         meta.update({
-            "method": "prior", "fallback_reason": None, "num_tokens": cfg.num_tokens,
+            "method": "prior", "fallback_reason": None, "prior_class": prior_class(obs.class_name),
+            "num_tokens": cfg.num_tokens,
             "kept_tokens": int(keep.sum()), "candidate_scores": [round(float(s), 5) for s in scores],
             "chosen_candidate": "encoder" if best == 0 else f"sample_{best - 1}",
             "fraction_vertices_observed": float(observed.mean()),
@@ -245,11 +258,10 @@ class AssetCompleter:
                     rgb = np.asarray(obs.colors)[fin][nn]
                     mesh.visual.vertex_colors = np.hstack([rgb, np.full((len(rgb), 1), 255)]).astype(np.uint8)
         if mesh is None:
-            box = box if box is not None else np.asarray(DEFAULT_BOX_M.get(obs.class_name, (0.5, 0.5, 0.5)))
-            if obs.class_name in CATEGORIES:
-                template = make_shape(obs.class_name, 0)
-                mesh = shape_mesh(template, 40)
-                mesh.apply_scale(1.0)
+            box = box if box is not None else np.asarray(DEFAULT_BOX_M.get(prior_class(obs.class_name), (0.5, 0.5, 0.5)))
+            if prior_class(obs.class_name) in CATEGORIES:
+                template = make_shape(prior_class(obs.class_name), 0)
+                mesh = shape_mesh(template, 64)
                 mesh.vertices = np.asarray(mesh.vertices) / template.box_size_m * box
             else:
                 import trimesh

@@ -2,9 +2,9 @@
 
 Inputs read with `slam_nodes.io.bag.open_bag(path).messages(...)`:
 - a PointCloud2 topic (`points_topic`, any sensor frame; optional packed 'rgb' field);
-- poses of the TF tree root the sensor hangs from (`pose_topic`, PoseStamped in the world
-  frame, e.g. the synthetic bags' /ground_truth/pose of base_link), nearest stamp, plus
-  /tf_static for sensor -> root;
+- poses of frame `pose_frame` (`pose_topic`, PoseStamped in the world frame, nearest stamp;
+  the synthetic bags' /ground_truth/pose is T_map_camera_optical_frame), plus /tf_static to
+  chain pose frame -> rig root -> sensor;
 - optionally vision_msgs/Detection3DArray boxes (`detections_topic`); without them, objects are
   proposed class-agnostically on the accumulated map (support plane + DBSCAN).
 """
@@ -58,10 +58,32 @@ def _static_chain(edges: dict[str, tuple[str, np.ndarray]], frame: str) -> tuple
     return frame, T
 
 
+def detections_from_objects_json(path: str | Path) -> list:
+    """Static world-frame boxes from a synthetic sequence's objects.json (slam_nodes.synth)."""
+    import json
+
+    from slam_nodes.assets.observations import Detection3D
+
+    try:
+        objects = json.loads(Path(path).read_text())["objects"]
+        out = []
+        for o in objects:
+            T = np.eye(4)
+            T[:3, :3], T[:3, 3] = np.asarray(o["box_rotation"], float), np.asarray(o["box_centre"], float)
+            out.append(Detection3D(T, np.asarray(o["box_size"], float), str(o["class"]), 1.0,
+                                   f"{o['class']}_{o['id']}", 0))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise AssetError(f"cannot read objects file {path}: {err}") from err
+    return out
+
+
 def collect_observations(bag_path: str | Path, points_topic: str = "/points",
                          pose_topic: str = "/ground_truth/pose", detections_topic: str | None = None,
-                         stride: int = 1, max_scans: int | None = None, seed: int = 0) -> list[ObjectObservation]:
-    """Accumulate per-object observations from a bag (see module docstring)."""
+                         stride: int = 1, max_scans: int | None = None, seed: int = 0,
+                         static_detections: list | None = None,
+                         pose_frame: str = "camera_optical_frame") -> list[ObjectObservation]:
+    """Accumulate per-object observations from a bag (see module docstring). `static_detections`
+    (world-frame boxes, e.g. `detections_from_objects_json`) replace topic detections and proposals."""
     from slam_nodes.io.bag import open_bag
     from slam_nodes.msgs.geometry import pose_stamped_from_msg, tf_from_msg
 
@@ -105,12 +127,20 @@ def collect_observations(bag_path: str | Path, points_topic: str = "/points",
         i = min(bisect_left(stamps, scan.stamp_ns), len(stamps) - 1)
         if i > 0 and abs(stamps[i - 1] - scan.stamp_ns) < abs(stamps[i] - scan.stamp_ns):
             i -= 1
-        _, T_root_sensor = _static_chain(edges, scan.frame_id)
-        T = poses[i][1] @ T_root_sensor
+        root_s, T_root_sensor = _static_chain(edges, scan.frame_id)
+        root_p, T_root_pose = _static_chain(edges, pose_frame)
+        if root_s != root_p:
+            raise AssetError(f"/tf_static does not connect pose frame {pose_frame!r} and sensor frame "
+                             f"{scan.frame_id!r}")
+        T = poses[i][1] @ np.linalg.inv(T_root_pose) @ T_root_sensor
         return transform_points(T, scan.points), T[:3, 3]
 
     acc = ObjectAccumulator(seed=seed)
-    if det_msgs:
+    if static_detections is not None:
+        for scan in scans:
+            pts, origin = world_from(scan)
+            acc.add(pts, static_detections, origin, scan.colors)
+    elif det_msgs:
         det_stamps = [d[0] for d in det_msgs]
         for scan in scans:
             j = bisect_left(det_stamps, scan.stamp_ns + 1) - 1

@@ -12,9 +12,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder; one sub-folder per asset")
     parser.add_argument("--points-topic", default="/points", help="sensor_msgs/PointCloud2 topic")
     parser.add_argument("--pose-topic", default="/ground_truth/pose",
-                        help="geometry_msgs/PoseStamped of the sensor rig in the world frame")
+                        help="geometry_msgs/PoseStamped in the world frame, of --pose-frame")
+    parser.add_argument("--pose-frame", default="camera_optical_frame",
+                        help="the frame the pose topic gives (synthetic bags: camera_optical_frame)")
     parser.add_argument("--detections-topic", default=None,
                         help="vision_msgs/Detection3DArray topic (world frame); default: built-in proposals")
+    parser.add_argument("--objects-json", default=None,
+                        help="use the ground-truth boxes of a synthetic sequence (its objects.json)")
     parser.add_argument("--stride", type=int, default=1, help="use every n-th point cloud")
     parser.add_argument("--max-scans", type=int, default=None, help="use at most this many point clouds")
     parser.add_argument("--weights", default=None, help="prior weights (default: the shipped ones)")
@@ -31,11 +35,13 @@ def run(args: argparse.Namespace) -> int:
 
     from slam_nodes.assets.completion import AssetCompleter
     from slam_nodes.assets.export import export_asset
-    from slam_nodes.assets.offline import collect_observations
+    from slam_nodes.assets.offline import collect_observations, detections_from_objects_json
 
     torch.set_num_threads(max(1, args.threads))
+    static = detections_from_objects_json(args.objects_json) if args.objects_json else None
     observations = collect_observations(args.bag, args.points_topic, args.pose_topic, args.detections_topic,
-                                        stride=max(1, args.stride), max_scans=args.max_scans)
+                                        stride=max(1, args.stride), max_scans=args.max_scans,
+                                        static_detections=static, pose_frame=args.pose_frame)
     completer = AssetCompleter.from_weights(args.weights, num_samples=args.samples)
     out = Path(args.out)
     summary = []
