@@ -42,7 +42,8 @@ def _standing_still_cm(gt: Trajectory) -> float:
 def test_open3d_slam_tracks_7scenes(seven_scenes):
     src, frames = seven_scenes
     assert src.camera.width == 320 and len(frames) == N_FRAMES
-    result = run_open3d_slam(frames, src.camera, voxel_size_m=0.02)
+    result = run_open3d_slam(frames, src.camera, voxel_size_m=0.02,
+                             block_count=10_000)  # 2 cm voxels need 1/8 of the 1 cm blocks
     gt = _gt(src)
     ate = evaluate_trajectory(result.trajectory, gt)
     assert ate.num_pairs == N_FRAMES and not result.lost

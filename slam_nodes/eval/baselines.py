@@ -18,9 +18,10 @@ Undistorted cameras only (Open3D's pinhole model); a distorted camera raises Eva
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,8 +115,10 @@ def run_open3d_slam(
 
     if voxel_size_m <= 0:
         raise EvalError(f"voxel size must be positive, got {voxel_size_m}")
-    device = o3c.Device("CPU:0")
     K = _intrinsics(camera)
+    # check the first frame before building the model (allocating it takes seconds)
+    frames = _checked_start(frames, camera, "the Open3D baseline")
+    device = o3c.Device("CPU:0")
     T = np.eye(4) if known_poses is None else np.asarray(known_poses[0], dtype=np.float64)
     model = o3d.t.pipelines.slam.Model(voxel_size_m, 16, block_count, o3c.Tensor(T), device)
     input_frame = o3d.t.pipelines.slam.Frame(camera.height, camera.width, K, device)
@@ -155,12 +158,22 @@ def run_open3d_slam(
         seconds += time.perf_counter() - t0
         stamps.append(int(frame.stamp_ns))
         poses.append(T.copy())
-    if not poses:
-        raise EvalError("no frames to run the Open3D baseline on")
     mesh = _extract_mesh(model.voxel_grid) if extract_mesh else None
     n = len(poses)
     return BaselineResult(Trajectory(np.asarray(stamps), np.stack(poses)), mesh, seconds,
                           n / seconds if seconds > 0 else float("inf"), lost)
+
+
+def _checked_start(frames: Iterable[RGBDFrame], camera: CameraModel,
+                   what: str) -> Iterator[RGBDFrame]:
+    """`frames` as an iterator whose first frame has been checked against `camera`
+    (EvalError when there is none or its depth size differs)."""
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        raise EvalError(f"no frames to run {what} on")
+    _check_frame(first, camera, need_rgb=False)
+    return itertools.chain([first], it)
 
 
 def _extract_mesh(voxel_grid):
