@@ -111,7 +111,8 @@ def clean_mesh(mesh, name: str = "mesh"):
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
     faces = np.asarray(mesh.faces, dtype=np.int64).reshape(-1, 3)
     if len(vertices) == 0 or len(faces) == 0:
-        raise EvalError(f"{name} is empty ({len(vertices)} vertices, {len(faces)} faces)")
+        raise EvalError(f"{name} is empty: no triangles ({len(vertices)} vertices, "
+                        f"{len(faces)} faces; a point cloud is not a mesh)")
     if faces.min() < 0 or faces.max() >= len(vertices):
         raise EvalError(f"{name} has face indices outside its {len(vertices)} vertices")
     tri = vertices[faces]
