@@ -65,7 +65,6 @@ def replay_bag(bag_path: str | Path, config: SlamNodeConfig, out_dir: str | Path
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_node_config(out / "config.yaml", config)
-    bag_out = BagWriter(out / OUT_BAG, overwrite=True)
 
     def record(topic, typename, qos, stamp_ns, msg) -> None:
         if topic not in bag_out.counts:
@@ -73,11 +72,12 @@ def replay_bag(bag_path: str | Path, config: SlamNodeConfig, out_dir: str | Path
         bag_out.write(topic, stamp_ns, msg)
 
     runtime = OfflineRuntime(NODE_NAME, remappings=remappings, on_publish=record)
+    node = EnSlamNode(runtime, config, engine)  # engines import heavy libraries: before the bag
+    bag_out = BagWriter(out / OUT_BAG, overwrite=True)
     t0 = time.perf_counter()
     interrupted = False
     n = 0
     try:
-        node = EnSlamNode(runtime, config, engine)
         with open_bag(bag_path) as bag:
             wanted = [t for t in runtime.subscribed_topics() if t in bag.topics]
             if not wanted:
