@@ -19,15 +19,26 @@ from slam_nodes.types.pose import quat_to_matrix
 BIN = Path(sys.executable).parent
 
 
-def _evo_cli(tool: str, gt: Path, est: Path, tmp_path: Path, *extra: str) -> dict:
-    """Stats (metres / degrees) of evo's own CLI, read back from its --save_results zip."""
-    out = tmp_path / f"{tool}_{est.stem}.zip"
-    cmd = [str(BIN / tool), "tum", str(gt), str(est), "-a", "--t_max_diff", "0.02",
-           "--save_results", str(out), "--no_warnings", "--silent", *extra]
-    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=120,
-                   env={"HOME": str(tmp_path), "MPLBACKEND": "Agg", "PATH": str(BIN)})
-    with zipfile.ZipFile(out) as zf:
-        return json.loads(zf.read("stats.json"))
+def _evo_cli(runs: list[tuple[str, tuple[str, ...]]], gt: Path, est: Path,
+             tmp_path: Path) -> list[dict]:
+    """Stats (metres / degrees) of evo's own CLI tools (name, extra args), started together
+    and read back from their --save_results zips."""
+    procs, outs = [], []
+    for k, (tool, extra) in enumerate(runs):
+        out = tmp_path / f"{tool}_{k}_{est.stem}.zip"
+        cmd = [str(BIN / tool), "tum", str(gt), str(est), "-a", "--t_max_diff", "0.02",
+               "--save_results", str(out), "--no_warnings", "--silent", *extra]
+        procs.append(subprocess.Popen(
+            cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env={"HOME": str(tmp_path), "MPLBACKEND": "Agg", "PATH": str(BIN)}))
+        outs.append(out)
+    stats = []
+    for proc, out in zip(procs, outs):
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err.decode()
+        with zipfile.ZipFile(out) as zf:
+            stats.append(json.loads(zf.read("stats.json")))
+    return stats
 
 
 @pytest.mark.parametrize(
@@ -38,12 +49,12 @@ def _evo_cli(tool: str, gt: Path, est: Path, tmp_path: Path, *extra: str) -> dic
 def test_ate_and_frame_rpe_equal_evo_cli(shared_data, tmp_path, gt_name, est_name, expect_pairs):
     gt_path = shared_data / "evo_testdata" / gt_name
     est_path = shared_data / "evo_testdata" / est_name
+    ape, rpe = _evo_cli([("evo_ape", ()), ("evo_rpe", ("--delta", "1", "--delta_unit", "f"))],
+                        gt_path, est_path, tmp_path)
     result = evaluate_trajectory(read_tum(est_path), read_tum(gt_path))
-    ape = _evo_cli("evo_ape", gt_path, est_path, tmp_path)
     assert result.num_pairs == expect_pairs
     for key in ("rmse", "mean", "median", "max", "min", "std"):
         assert getattr(result.ate_cm, key) / 100 == pytest.approx(ape[key], abs=1e-6), key
-    rpe = _evo_cli("evo_rpe", gt_path, est_path, tmp_path, "--delta", "1", "--delta_unit", "f")
     for key in ("rmse", "mean", "max"):
         assert getattr(result.rpe_frame_trans_cm, key) / 100 == pytest.approx(rpe[key], abs=1e-6)
 
@@ -129,15 +140,18 @@ def test_bag_pose_topics_equal_evo_cli(shared_data, tmp_path):
     from slam_nodes.eval.sources import load_trajectory
 
     bag = shared_data / "evo_testdata" / "ROS_example.bag"
+    out = tmp_path / "bag.zip"
+    evo = subprocess.Popen(  # runs while we read the bag ourselves
+        [str(BIN / "evo_ape"), "bag", str(bag), "groundtruth", "ORB-SLAM", "-a",
+         "--t_max_diff", "0.02", "--save_results", str(out), "--silent"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={"HOME": str(tmp_path), "MPLBACKEND": "Agg", "PATH": str(BIN)})
     gt = load_trajectory(bag, "groundtruth")
     est = load_trajectory(bag, "ORB-SLAM")
     assert (len(gt), len(est)) == (12765, 8362)
     result = evaluate_trajectory(est, gt)
-    out = tmp_path / "bag.zip"
-    subprocess.run([str(BIN / "evo_ape"), "bag", str(bag), "groundtruth", "ORB-SLAM", "-a",
-                    "--t_max_diff", "0.02", "--save_results", str(out), "--silent"],
-                   check=True, cwd=tmp_path, capture_output=True, timeout=120,
-                   env={"HOME": str(tmp_path), "MPLBACKEND": "Agg", "PATH": str(BIN)})
+    _, err = evo.communicate(timeout=180)
+    assert evo.returncode == 0, err.decode()
     with zipfile.ZipFile(out) as zf:
         stats = json.loads(zf.read("stats.json"))
     assert result.ate_cm.rmse / 100 == pytest.approx(stats["rmse"], abs=1e-6)
