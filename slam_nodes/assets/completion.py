@@ -67,11 +67,13 @@ class AssetCompleter:
 
     num_samples k: transformer samples; refine_steps: Adam steps on the tri-plane; mesh_res:
     marching-cubes grid side over the canonical cube; min_points: below this, template fallback;
-    keep_min_points: observed points a token's plane cells need to be kept.
+    keep_min_points: observed points a token's plane cells need to be kept; refine_lr: Adam step
+    on the tri-plane features; prior_pull: weight of the squared distance to the prior's planes.
     """
 
     def __init__(self, prior: TriplanePrior, num_samples: int = 4, refine_steps: int = 40,
-                 mesh_res: int = 56, min_points: int = 20, keep_min_points: int = 4, seed: int = 0):
+                 mesh_res: int = 56, min_points: int = 20, keep_min_points: int = 4, seed: int = 0,
+                 refine_lr: float = 0.01, prior_pull: float = 1.0):
         self.prior = prior.eval()
         self.num_samples = num_samples
         self.refine_steps = refine_steps
@@ -79,6 +81,8 @@ class AssetCompleter:
         self.min_points = min_points
         self.keep_min_points = keep_min_points
         self.seed = seed
+        self.refine_lr = refine_lr
+        self.prior_pull = prior_pull
 
     @classmethod
     def from_weights(cls, path: str | Path | None = None, **kwargs) -> "AssetCompleter":
@@ -214,9 +218,9 @@ class AssetCompleter:
         """Adam steps on the decoded tri-plane against the evidence, pulled toward the start."""
         start = planes.detach()
         p = start.clone().requires_grad_(True)
-        opt = torch.optim.Adam([p], lr=0.01)
+        opt = torch.optim.Adam([p], lr=self.refine_lr)
         for _ in range(self.refine_steps):
-            loss = self._evidence_loss(p, ev).sum() + 1.0 * (p - start).pow(2).mean()
+            loss = self._evidence_loss(p, ev).sum() + self.prior_pull * (p - start).pow(2).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
