@@ -28,9 +28,11 @@ def _evo_cli(runs: list[tuple[str, tuple[str, ...]]], gt: Path, est: Path,
         out = tmp_path / f"{tool}_{k}_{est.stem}.zip"
         cmd = [str(BIN / tool), "tum", str(gt), str(est), "-a", "--t_max_diff", "0.02",
                "--save_results", str(out), "--no_warnings", "--silent", *extra]
+        home = tmp_path / f"home{k}"  # evo writes ~/.evo/settings.json: one HOME each
+        home.mkdir()
         procs.append(subprocess.Popen(
             cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env={"HOME": str(tmp_path), "MPLBACKEND": "Agg", "PATH": str(BIN)}))
+            env={"HOME": str(home), "MPLBACKEND": "Agg", "PATH": str(BIN)}))
         outs.append(out)
     stats = []
     for proc, out in zip(procs, outs):
