@@ -232,6 +232,7 @@ class BagReader:
 
     # life cycle ---------------------------------------------------------------------------
     def open(self) -> None:
+        """Open the storage readers (salvaging damaged MCAP) and read the topic summary."""
         try:
             candidates = self._fmt.readers(self.path)
         except FileNotFoundError as err:
@@ -286,6 +287,7 @@ class BagReader:
         return sum(c.msgcount for c in reader.connections)
 
     def close(self) -> None:
+        """Close every storage reader (errors while closing are logged, not raised)."""
         readers, self._readers = self._readers, []
         for reader in readers:
             try:
@@ -301,10 +303,12 @@ class BagReader:
 
     @property
     def message_count(self) -> int:
+        """Messages in the bag, all topics."""
         return sum(t.count for t in self.topics.values())
 
     @property
     def duration_ns(self) -> int:
+        """Log time from the first to the last message, int64 ns."""
         return self.end_ns - self.start_ns
 
     # reading --------------------------------------------------------------------------------

@@ -295,6 +295,7 @@ class _Edge:
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def add(self, stamp_ns: int, T: np.ndarray) -> None:
+        """Add sample T_parent_child [4,4] at stamp_ns (a static edge keeps only the last)."""
         t, q = T[:3, 3].copy(), matrix_to_quat(T[:3, :3])
         if self.static:
             self._samples = [(stamp_ns, t, q)]
@@ -306,6 +307,8 @@ class _Edge:
         self._arrays = None
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(stamps int64 ns [N], translations [N,3] m, quaternions xyzw [N,4]) sorted by time,
+        samples older than the cache window dropped."""
         if self._arrays is None:
             self._samples.sort(key=lambda s: s[0])
             if self.cache_ns is not None and not self.static:
@@ -427,6 +430,7 @@ class TfBuffer:
         return self._lookup(target, source, stamps)[0]
 
     def can_transform(self, target: str, source: str, stamp_ns: int | None = None) -> bool:
+        """True when `lookup(target, source, stamp_ns)` would succeed."""
         try:
             self.lookup(target, source, stamp_ns)
         except TransformLookupError:

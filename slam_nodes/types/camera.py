@@ -70,22 +70,27 @@ class CameraModel:
 
     @property
     def fx(self) -> float:
+        """Focal length along x, pixels."""
         return float(self.K[0, 0])
 
     @property
     def fy(self) -> float:
+        """Focal length along y, pixels."""
         return float(self.K[1, 1])
 
     @property
     def cx(self) -> float:
+        """Principal point x, pixels (pixel centres at integers, ROS/OpenCV convention)."""
         return float(self.K[0, 2])
 
     @property
     def cy(self) -> float:
+        """Principal point y, pixels."""
         return float(self.K[1, 2])
 
     @property
     def is_distorted(self) -> bool:
+        """True when the model has a non-zero distortion coefficient."""
         return self.distortion_model != "none" and bool(np.any(self.D != 0))
 
     def scaled(self, factor: float) -> "CameraModel":

@@ -39,6 +39,7 @@ class EventBatch:
 
     @classmethod
     def empty(cls, width: int = 0, height: int = 0) -> "EventBatch":
+        """A batch with no events for a sensor of width x height pixels."""
         z = np.zeros(0)
         return cls(z, z, z, z, width, height)
 
@@ -47,10 +48,12 @@ class EventBatch:
 
     @property
     def num_on(self) -> int:
+        """Number of ON (p = +1) events."""
         return int(np.count_nonzero(self.p > 0))
 
     @property
     def num_off(self) -> int:
+        """Number of OFF (p = -1) events."""
         return int(np.count_nonzero(self.p < 0))
 
     def select(self, mask_or_index: np.ndarray) -> "EventBatch":
@@ -78,6 +81,7 @@ class EventBatch:
 
     @staticmethod
     def concatenate(batches: list["EventBatch"]) -> "EventBatch":
+        """The events of `batches` one after another (no re-sorting)."""
         if not batches:
             return EventBatch.empty()
         return EventBatch(
@@ -105,6 +109,7 @@ class TriggerEvents:
 
     @classmethod
     def empty(cls) -> "TriggerEvents":
+        """No trigger events."""
         z = np.zeros(0)
         return cls(z, z, z)
 
