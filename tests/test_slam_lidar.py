@@ -18,7 +18,7 @@ CFG = {
     "encoding": {"n_levels": 6, "log2_hashmap_size": 12, "finest_voxel_m": 0.08},
     "render": {"n_uniform": 10, "n_surface": 5, "far_m": 5.0},
     "tracking": {"n_iters": 10, "n_rays": 256, "lr_rot": 3e-3, "lr_trans": 3e-3, "edge_px": 2},
-    "mapping": {"first_iters": 100, "n_iters": 5, "n_rays": 512},
+    "mapping": {"first_iters": 70, "n_iters": 5, "n_rays": 384},
     "lidar": {"keyframe_ray_fraction": 0.2},
 }
 
@@ -42,7 +42,7 @@ def test_lidar_rays_follow_the_beams():
 def test_lidar_only_tracking():
     torch.manual_seed(0)
     scene = BoxRoomScene()
-    poses = [T @ T_CAM_LIDAR for T in orbit_trajectory(6)]
+    poses = [T @ T_CAM_LIDAR for T in orbit_trajectory(5)]
     system = build_system(CFG, initial_T_world_cam=poses[0])
     for i, T in enumerate(poses):
         r = system.step(scene.lidar_scan(T, 180, stamp_ns=i * 100_000_000))
@@ -54,7 +54,7 @@ def test_rgbd_plus_lidar_tracking():
     torch.manual_seed(0)
     scene = BoxRoomScene()
     cam = CameraModel.pinhole(48, 36, 42, 42, 23.5, 17.5)
-    poses = orbit_trajectory(6)
+    poses = orbit_trajectory(5)
     cfg = {**CFG, "lidar": {**CFG["lidar"], "T_rig_lidar": T_CAM_LIDAR.tolist()}}
     system = build_system(cfg, initial_T_world_cam=poses[0])
     for i, T in enumerate(poses):
