@@ -28,9 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="synthetic sequence preset (slam-nodes synth --list)")
     parser.add_argument("--duration", type=float, default=4.0,
                         help="seconds of sequence to generate")
-    parser.add_argument("--engine", choices=("en_slam", "icp"), default="en_slam",
-                        help="en_slam: the neural engine (cpu-lite preset); icp: the classical "
-                             "fallback")
+    parser.add_argument("--engine", choices=("en_slam", "icp"), default="icp",
+                        help="icp: the classical fallback (default: fits 2 cores); en_slam: the "
+                             "neural engine (cpu-lite preset; needs a GPU to be quick)")
     parser.add_argument("--engine-preset", default="cpu-lite",
                         help="neural engine preset (cpu-lite for 2 CPU cores, gpu-quality)")
     parser.add_argument("--seed", type=int, default=0)

