@@ -94,3 +94,18 @@ def test_export_round_trip(completer, tmp_path):
     assert np.percentile(d, 95) < 0.05 * asset.mesh.extents.max()
     meta = json.loads(out.metadata.read_text())
     assert meta["method"] == "prior" and meta["watertight"] is True and meta["class_name"] == "cone"
+
+
+def test_asset_marker_places_mesh_in_world(completer):
+    from slam_nodes.assets.markers import assets_marker_array
+    from slam_nodes.msgs.markers import marker_to_mesh
+    from slam_nodes.types.pose import make_pose
+
+    obs = ObjectObservation("few", "box", np.array([1.0, 0.5, 0.4]), np.zeros((0, 3)),
+                            T_world_object=make_pose(np.eye(3), np.array([3.0, -2.0, 0.2])), stamp_ns=42)
+    asset = completer.complete(obs)
+    arr = assets_marker_array([asset], stamp_ns=42)
+    assert len(arr.markers) == 2  # DELETEALL + the asset
+    verts, faces = marker_to_mesh(arr.markers[1])[:2]
+    np.testing.assert_allclose(np.asarray(verts).min(0), [2.5, -2.25, 0.0], atol=0.03)
+    np.testing.assert_allclose(np.asarray(verts).max(0), [3.5, -1.75, 0.4], atol=0.03)
