@@ -109,3 +109,17 @@ def test_asset_marker_places_mesh_in_world(completer):
     verts, faces = marker_to_mesh(arr.markers[1])[:2]
     np.testing.assert_allclose(np.asarray(verts).min(0), [2.5, -2.25, 0.0], atol=0.03)
     np.testing.assert_allclose(np.asarray(verts).max(0), [3.5, -1.75, 0.4], atol=0.03)
+
+
+def test_fallback_points_outside_box_and_collapsed_points(completer):
+    shape = make_shape("car", 1_000_013)
+    obs = observe(shape, [(90, 20)], n_rays=1000)
+    obs.points_m = obs.points_m * 3 + 10.0  # nowhere near the box
+    asset = completer.complete(obs)
+    assert asset.metadata["method"] == "observed_only"
+    assert "inside the box" in asset.metadata["fallback_reason"]
+    assert asset.metadata["n_points_outside_box"] == len(obs.points_m)
+    # 25 identical points and a non-finite box: nothing to mesh, the car template at the default size
+    collapsed = completer.complete(ObjectObservation("c", "car", np.array([np.inf, 2, 3]), np.zeros((25, 3))))
+    assert collapsed.metadata["method"] == "template"
+    assert collapsed.mesh.is_watertight and collapsed.mesh.extents.max() > 3.0

@@ -105,6 +105,17 @@ class AssetCompleter:
         colors = None if colors is None or len(colors) != len(keep) else np.asarray(colors)[keep]
         origins = None if origins is None or len(origins) != len(keep) else np.asarray(origins)[keep]
 
+        if box_ok:
+            # only points inside the canonical cube (the box plus a 25% margin) are evidence
+            inside = (np.abs(to_canonical(pts, box)) < 1.0).all(axis=1)
+            meta["n_points_outside_box"] = int((~inside).sum())
+            if len(pts) >= self.min_points and inside.sum() >= self.min_points:
+                pts = pts[inside]
+                colors = None if colors is None else colors[inside]
+                origins = None if origins is None else origins[inside]
+            elif len(pts) >= self.min_points:
+                return self._fallback(obs, pts, colors, None, f"only {int(inside.sum())} of {len(pts)} points inside "
+                                      f"the box {box.tolist()}", meta, t0)
         reason = None
         if len(pts) < self.min_points:
             reason = f"only {len(pts)} points (< {self.min_points})"
@@ -113,7 +124,7 @@ class AssetCompleter:
         elif prior_class(obs.class_name) not in CATEGORIES:
             reason = f"class '{obs.class_name}' is not one the prior was trained on {list(CATEGORIES)}"
         if reason is not None:
-            return self._fallback(obs, pts, box if box_ok else None, reason, meta, t0)
+            return self._fallback(obs, pts, colors, box if box_ok else None, reason, meta, t0)
         return self._complete_with_prior(obs, pts, colors, origins, box, meta, t0)
 
     # ------------------------------------------------------------------ prior path
@@ -157,8 +168,7 @@ class AssetCompleter:
         ev, pc = self._evidence(pts, colors, origins, box, rng)
         n_in = 512
         take = rng.choice(len(pc), n_in, replace=len(pc) < n_in)
-        rgb_in = (colors[(np.abs(to_canonical(pts, box)) < 1.0).all(1)][take] / 255.0
-                  if colors is not None else np.full((n_in, 3), 0.5))
+        rgb_in = colors[take] / 255.0 if colors is not None else np.full((n_in, 3), 0.5)
         with torch.no_grad():
             ids, counts = prior.encode_ids(torch.as_tensor(pc[take], dtype=torch.float32)[None],
                                            torch.as_tensor(rgb_in, dtype=torch.float32)[None],
@@ -182,7 +192,7 @@ class AssetCompleter:
         grid_vals, lo, spacing = self._grid(refined)
         mesh = mesh_from_grid(grid_vals, lo, spacing, color_fn=lambda v: self._color(refined, v))
         if mesh is None:
-            return self._fallback(obs, pts, box, "completed field has no surface", meta, t0)
+            return self._fallback(obs, pts, colors, box, "completed field has no surface", meta, t0)
         # per-vertex observed flag and confidence (candidate agreement) in canonical coordinates
         vc = np.asarray(mesh.vertices)
         from scipy.spatial import cKDTree
@@ -243,23 +253,23 @@ class AssetCompleter:
             return self.prior.decoder.query(planes, torch.as_tensor(verts, dtype=torch.float32)[None])[1][0].numpy()
 
     # ------------------------------------------------------------------ fallbacks
-    def _fallback(self, obs, pts, box, reason: str, meta: dict, t0: float) -> CompletedAsset:
+    def _fallback(self, obs, pts, colors, box, reason: str, meta: dict, t0: float) -> CompletedAsset:
+        """Observed-only mesh (enough points) or a class template / grey box scaled to the box."""
         logger.warning("object %s (%s): fallback: %s", obs.object_id, obs.class_name, reason)
         method = "template"
         mesh = None
-        if len(pts) >= self.min_points:
+        # an observed-only mesh needs enough points spread over more than 5 cm
+        if len(pts) >= self.min_points and float(np.ptp(pts, axis=0).max()) > 0.05:
             fit_box = box if box is not None else np.maximum(np.ptp(pts, axis=0), 1e-2)
             centre = np.zeros(3) if box is not None else (pts.min(0) + pts.max(0)) / 2
             mesh, _ = grid_sdf_fit(pts - centre, fit_box * 1.1, res=24, steps=80, seed=self.seed)
             if mesh is not None:
                 mesh.apply_translation(centre)
                 method, box = "observed_only", fit_box
-                if obs.colors is not None and len(obs.colors) == len(obs.points_m):
+                if colors is not None:
                     from scipy.spatial import cKDTree
 
-                    fin = np.isfinite(np.asarray(obs.points_m, float)).all(axis=1)
-                    nn = cKDTree(pts).query(mesh.vertices)[1]
-                    rgb = np.asarray(obs.colors)[fin][nn]
+                    rgb = np.asarray(colors)[cKDTree(pts).query(mesh.vertices)[1]]
                     mesh.visual.vertex_colors = np.hstack([rgb, np.full((len(rgb), 1), 255)]).astype(np.uint8)
         if mesh is None:
             box = box if box is not None else np.asarray(DEFAULT_BOX_M.get(prior_class(obs.class_name), (0.5, 0.5, 0.5)))
