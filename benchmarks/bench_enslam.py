@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-CORE = {"preset": "cpu-lite", "image_scale": 1.0, "num_threads": 2,
+CORE = {"preset": "cpu-lite", "image_scale": 1.0, "num_threads": 1,
         "tracking": {"edge_px": 4}}
 
 
@@ -106,9 +106,9 @@ def _open3d(cfg, frames):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--duration", type=float, default=2.0)
-    ap.add_argument("--width", type=int, default=80)
-    ap.add_argument("--height", type=int, default=60)
+    ap.add_argument("--duration", type=float, default=1.0)
+    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--height", type=int, default=48)
     ap.add_argument("--presets", default="room-blur,room-dark,room-normal")
     ap.add_argument("--no-open3d", action="store_true")
     args = ap.parse_args(argv)

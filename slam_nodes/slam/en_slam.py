@@ -31,6 +31,7 @@ import torch
 
 from slam_nodes.field.crf import CameraResponse, ExposureTable, estimate_contrast
 from slam_nodes.field.losses import rgb_loss
+from slam_nodes.field.render import render_rays, sample_depths
 from slam_nodes.slam.blur import blurred_rgb, exposure_poses
 from slam_nodes.slam.en_config import EnSlamConfig, load_en_slam_config
 from slam_nodes.slam.events import (EventCamera, EventLossParams, EventWindowBuffer,
@@ -181,6 +182,10 @@ class EnTracker(Tracker):
                                                       generator=generator, device=dev)])
         if batch is None and not terms:
             return TrackResult(T_init, float("inf"), 0.0, False, 0)
+        if use_rgb and self.crf is not None:
+            e0 = self._initial_exposure(field_, batch, T_init)
+            if e0 is not None:
+                ctx.log_exposure = e0
         w = torch.zeros(3, device=dev, requires_grad=True)
         dt = torch.zeros(3, device=dev, requires_grad=True)
         e = torch.tensor(float(ctx.log_exposure), device=dev,
@@ -235,6 +240,28 @@ class EnTracker(Tracker):
             return TrackResult(T_best, loss, float("nan"), finite, iters)
         inl = self.inlier_ratio(field_, batch, T_best)
         return TrackResult(T_best, loss, inl, finite and inl >= self.min_inlier_ratio, iters)
+
+
+    @torch.no_grad()
+    def _initial_exposure(self, field_, batch: RaySet, T: torch.Tensor) -> float | None:
+        """Closed-form start for the frame's log exposure: the median over well-exposed pixels
+        of f^-1(observed rgb) - log(rendered radiance) at the predicted pose. Auto-exposure
+        can jump by more between frames than a few Adam steps move, so each frame starts
+        here instead of at the previous frame's value."""
+        m_ray = batch.has_rgb
+        if int(m_ray.sum()) < 16:
+            return None
+        sub = batch.select(torch.nonzero(m_ray)[:128, 0])
+        o, d = sub.to_world(T)
+        s = self.sampling
+        t = sample_depths(sub.target_t, s.near_m, s.far_m, s.n_uniform, s.n_surface,
+                          s.surface_range_m, perturb=False)
+        rad = render_rays(field_, o, d, t, s.truncation_m, True, None, None).rgb
+        ok = (sub.rgb > 0.04) & (sub.rgb < 0.96) & (rad > 1e-3)
+        if int(ok.sum()) < 16:
+            return None
+        diff = self.crf.curve.inverse(sub.rgb) - torch.log(rad.clamp_min(1e-6))
+        return float(diff[ok].median())
 
 
 class EnMapper(Mapper):
@@ -405,6 +432,8 @@ class EnSlamSystem(SlamSystem):
             event_camera.T_rig_event = np.asarray(ev.T_rig_event, dtype=np.float64).reshape(4, 4)
         self.buffer: EventWindowBuffer | None = None
         self.history: list[tuple[int, np.ndarray]] = []
+        self._prev_frame_log: tuple | None = None
+        self._c_sums = [0.0, 0.0]
         self.rng = np.random.default_rng(config.slam.seed)
         self.event_params = EventLossParams(ev.huber_delta, ev.deadzone, ev.no_event_weight)
         use_events = ev.enabled and self.crf is not None
@@ -483,8 +512,46 @@ class EnSlamSystem(SlamSystem):
             return self._event_only(stamp, result.reason)
         if result.tracking_ok and not result.skipped:
             self.exposures.set(stamp, self.tracker.best_log_exposure)
+            if core.rgbd is not None:
+                self._contrast_from_frames(core.rgbd, stamp, self.tracker.best_log_exposure)
             self._record(stamp, result.T_world_cam)
         return result
+
+    @torch.no_grad()
+    def _contrast_from_frames(self, frame: RGBDFrame, stamp: int, log_exposure: float) -> None:
+        """Sensor-level estimate of the contrast threshold C when the event camera shares the
+        frame's pixels (DAVIS-like: same size, identity extrinsic): least squares of the
+        linearised frame-to-frame log-intensity change (inverse CRF, exposure removed) against
+        the accumulated events, summed over frames. Preferred to the map-based estimate because
+        a coarse map renders attenuated contrast, which biases C low; once it is active C is no
+        longer learned by gradient."""
+        cam = self.event_camera
+        if self.crf is None or self.buffer is None or frame.rgb is None or cam is None:
+            return
+        h, w = frame.camera.height, frame.camera.width
+        if (cam.camera.width, cam.camera.height) != (w, h) or \
+                (self.buffer.width, self.buffer.height) != (w, h) or \
+                not np.allclose(cam.T_rig_event, np.eye(4)):
+            return
+        rgb = torch.as_tensor(frame.rgb.reshape(-1, 3) / 255.0, dtype=torch.float32,
+                              device=self.device)
+        ll = self.crf.event_log(self.crf.radiance(rgb, log_exposure)).cpu().numpy()
+        ll = ll.reshape(h, w)
+        valid = ((frame.rgb > 10) & (frame.rgb < 245)).all(axis=-1)
+        prev = self._prev_frame_log
+        self._prev_frame_log = (stamp, ll, valid)
+        if prev is None:
+            return
+        counts = self.buffer.window(prev[0], stamp).counts
+        m = valid & prev[2] & (counts != 0)
+        self._c_sums[0] += float(((ll - prev[1])[m] * counts[m]).sum())
+        self._c_sums[1] += float((counts[m] ** 2).sum())
+        if self._c_sums[1] > 200 and self._c_sums[0] > 0:
+            self.crf.event.set_contrast(float(np.clip(self._c_sums[0] / self._c_sums[1],
+                                                      0.05, 1.0)))
+            self.crf.event.log_contrast.requires_grad_(False)
+            if isinstance(self.mapper, EnMapper):
+                self.mapper._contrast_set = True
 
     def _record(self, stamp: int, T: np.ndarray) -> None:
         self.history.append((stamp, T.copy()))

@@ -1,0 +1,147 @@
+"""End to end: EnSlamSystem vs the RGB-D-only core on a short blurred, exposure-varying
+sequence of the analytic box room with simulated events; event-only tracking; config."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from slam_nodes.errors import ConfigError
+from slam_nodes.slam.analytic import BoxRoomScene, orbit_trajectory
+from slam_nodes.slam.en_config import load_en_slam_config
+from slam_nodes.slam.en_slam import EnObservation, build_en_slam_system
+from slam_nodes.slam.interpolation import interpolate_trajectory
+from slam_nodes.slam.system import build_system
+from slam_nodes.synth.camera_sim import response_curve
+from slam_nodes.synth.event_sim import EventConfig, EventSimulator
+from slam_nodes.types import CameraModel, RGBDFrame
+
+TINY = {
+    "preset": "cpu-lite", "image_scale": 1.0, "num_threads": 1,
+    "encoding": {"n_levels": 6, "log2_hashmap_size": 12, "finest_voxel_m": 0.08},
+    "render": {"n_uniform": 10, "n_surface": 5, "far_m": 5.0},
+    "tracking": {"n_iters": 10, "n_rays": 256, "edge_px": 2, "lr_rot": 3e-3, "lr_trans": 3e-3},
+    "mapping": {"first_iters": 60, "n_iters": 5, "n_rays": 512, "keyframe_pixel_fraction": 0.2},
+}
+EN = {"events": {"n_rays": 64, "map_n_rays": 96, "edge_px": 2}, "blur": {"n_rays": 64}}
+N_FRAMES = 8
+DT_NS = 50_000_000
+EXPOSURE_S = 0.03
+CAM = CameraModel.pinhole(48, 36, 42, 42, 23.5, 17.5)
+
+
+def _radiance(scene: BoxRoomScene, T: np.ndarray) -> np.ndarray:
+    d = CAM.ray_directions().reshape(-1, 3) @ T[:3, :3].T
+    o = np.broadcast_to(T[:3, 3], d.shape)
+    z = scene.cast(o, d)
+    return scene.texture(o + d * z[:, None]).reshape(CAM.height, CAM.width, 3)
+
+
+@pytest.fixture(scope="module")
+def sequence():
+    """Frames with 30 ms motion blur and a varying exposure (log factors below), depth at the
+    stamp, and noiseless-threshold events (C = 0.2, 3% spread, some noise) between frames."""
+    torch.set_num_threads(1)
+    scene = BoxRoomScene()
+    key = orbit_trajectory(N_FRAMES, step_deg=3.0)
+    stamps = np.arange(N_FRAMES, dtype=np.int64) * DT_NS
+    log_exp = np.log([1.0, 1.2, 0.8, 1.4, 0.7, 1.1, 0.9, 1.3])
+    sim = EventSimulator(CAM.width, CAM.height, EventConfig(), seed=0)
+    luma = np.array([0.299, 0.587, 0.114])
+    frames, events = [], []
+    sub = np.linspace(0, (N_FRAMES - 1) * DT_NS, (N_FRAMES - 1) * 6 + 1).astype(np.int64)
+    sub_poses = interpolate_trajectory(stamps, np.stack(key), sub)
+    sim.reset(np.log(_radiance(scene, key[0]) @ luma + 1e-3), 0)
+    pending = []
+    for t, T in zip(sub[1:], sub_poses[1:]):
+        pending.append(sim.step(np.log(_radiance(scene, T) @ luma + 1e-3), int(t)))
+        if t in stamps:
+            events.append(pending)
+            pending = []
+    for i, T in enumerate(key):
+        times = stamps[i] + np.linspace(-EXPOSURE_S / 2, EXPOSURE_S / 2, 5) * 1e9
+        blur_poses = interpolate_trajectory(stamps, np.stack(key), times.astype(np.int64))
+        rad = np.mean([_radiance(scene, P) for P in blur_poses], axis=0)
+        rgb = (response_curve(rad * 0.6 * np.exp(log_exp[i])) * 255 + 0.5).astype(np.uint8)
+        depth = scene.render(CAM, T).depth
+        frames.append(RGBDFrame(int(stamps[i]), CAM, rgb, depth, exposure_s=EXPOSURE_S))
+    from slam_nodes.types import EventBatch
+    ev = [None] + [EventBatch.concatenate(p) for p in events]
+    for b in ev[1:]:
+        b.width, b.height = CAM.width, CAM.height
+    return frames, ev, key, log_exp
+
+
+def _ate(traj_xyz, key):
+    e = np.asarray(traj_xyz) - np.array(key)[:, :3, 3]
+    return float(np.sqrt((e ** 2).sum(1).mean()))
+
+
+@pytest.fixture(scope="module")
+def runs(sequence):
+    frames, ev, key, _ = sequence
+    torch.manual_seed(0)
+    core = build_system(TINY, initial_T_world_cam=key[0])
+    r_core = [core.step(f) for f in frames]
+    en = build_en_slam_system({**TINY, **EN}, initial_T_world_cam=key[0])
+    r_en = [en.step(EnObservation(f.stamp_ns, f, e)) for f, e in zip(frames, ev)]
+    return core, r_core, en, r_en
+
+
+def test_event_mode_tracks_blurred_sequence(runs, sequence):
+    core, r_core, en, r_en = runs
+    key = sequence[2]
+    assert all(r.tracking_ok for r in r_en)
+    ate_en = _ate([r.T_world_cam[:3, 3] for r in r_en], key)
+    ate_core = _ate([r.T_world_cam[:3, 3] for r in r_core], key)
+    moved = np.linalg.norm(key[-1][:3, 3] - key[0][:3, 3])
+    assert moved > 0.1
+    # measured here: both a few cm; the issue's "event mode beats RGB-D-only" is reported by
+    # benchmarks/bench_enslam.py, this guards against event mode making tracking worse
+    assert ate_en < 0.04, ate_en
+    assert ate_en <= 1.3 * ate_core + 0.005, (ate_en, ate_core)
+    stats = en.event_stats()
+    assert stats.received > 1000 and stats.kept == stats.received
+
+
+def test_contrast_and_exposures_are_estimated(runs, sequence):
+    _, _, en, _ = runs
+    log_exp = sequence[3]
+    C = float(en.crf.event.contrast.detach())
+    # simulator: C = 0.2 (3% spread) + noise events. The estimate is biased low on this tiny
+    # map (8 cm cells render a smoothed texture, so rendered contrast is attenuated): we check
+    # it was estimated from the data (moved off its 0.25 start) and stays in a sane range
+    assert abs(C - 0.25) > 0.01 and 0.03 < C < 0.45, C
+    est = np.array([v for _, v in en.exposures.items()])
+    assert len(est) == N_FRAMES and est[0] == 0.0
+    corr = np.corrcoef(est, log_exp - log_exp[0])[0, 1]
+    assert corr > 0.8, (corr, est)
+
+
+def test_event_only_step_when_depth_drops_out(sequence):
+    frames, ev, key, _ = sequence
+    en = build_en_slam_system({**TINY, **EN},
+                              initial_T_world_cam=key[0])
+    for f, e in zip(frames[:3], ev[:3]):
+        en.step(EnObservation(f.stamp_ns, f, e))
+    T_pred = en._velocity @ en._T_last           # what tracking would start from
+    dark = RGBDFrame(frames[3].stamp_ns, CAM, np.zeros_like(frames[3].rgb),
+                     np.zeros_like(frames[3].depth))
+    r = en.step(EnObservation(dark.stamp_ns, dark, ev[3]))
+    assert not r.skipped and r.tracking_ok and "event-only" in r.reason
+    err = np.linalg.norm(r.T_world_cam[:3, 3] - key[3][:3, 3])
+    err_pred = np.linalg.norm(T_pred[:3, 3] - key[3][:3, 3])
+    # measured: ~11 cm vs ~8 cm for the constant-velocity start on this tiny map, i.e. events
+    # alone do not yet improve the pose here (C is estimated low from blurred frames, which
+    # pulls the pose back towards the anchors); this bounds the damage, it is not a success
+    assert np.isfinite(err) and err < 0.15 and err < err_pred + 0.05, (err, err_pred)
+    assert len(en.trajectory()) == 4
+
+
+def test_config_sections_and_unknown_keys():
+    cfg = load_en_slam_config({**TINY, "events": {"window_frames": 3}, "crf": {"n_knots": 16}})
+    assert cfg.events.window_frames == 3 and cfg.crf.n_knots == 16
+    assert cfg.slam.tracking.n_rays == 256
+    with pytest.raises(ConfigError):
+        load_en_slam_config({"events": {"window_frame": 3}})
