@@ -137,8 +137,8 @@ class CameraResponse(nn.Module):
         self.event = EventResponse(event_eps, init_contrast)
 
     def rgb(self, radiance: torch.Tensor, log_exposure: torch.Tensor | float) -> torch.Tensor:
-        """RGB [R, 3] (normalised 0..1, may leave the range slightly before the loss clamps
-        nothing) of radiance [R, 3] > 0 with log exposure [R] or scalar."""
+        """RGB [R, 3] (normalised, 1 = saturation; not clamped, so gradients never vanish) of
+        radiance [R, 3] > 0 at log exposure [R] or scalar."""
         e = torch.as_tensor(log_exposure, dtype=radiance.dtype, device=radiance.device)
         if e.dim() == 1:
             e = e[:, None]
