@@ -15,6 +15,7 @@ The defaults are sized for a shared 2-core CPU; the issue's figures are for long
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 
@@ -46,7 +47,7 @@ def _ate(est: np.ndarray, gt: np.ndarray) -> float:
     return float(np.sqrt(((est - gt) ** 2).sum(axis=1).mean()))
 
 
-def _run(mode: str, cfg, frames, events):
+def _run(mode: str, cfg, frames, events, en_overrides: dict | None = None):
     from slam_nodes.slam.en_slam import EnObservation, build_en_slam_system
     from slam_nodes.slam.system import build_system
     from slam_nodes.types import RGBDFrame
@@ -54,7 +55,7 @@ def _run(mode: str, cfg, frames, events):
     cam = cfg.camera()
     T0 = frames[0].T_world_cam
     system = build_system(CORE, initial_T_world_cam=T0) if mode == "rgbd" else \
-        build_en_slam_system(CORE, initial_T_world_cam=T0)
+        build_en_slam_system({**CORE, **(en_overrides or {})}, initial_T_world_cam=T0)
     est, ms = [], []
     for f, ev in zip(frames, events):
         fr = RGBDFrame(f.stamp_ns, cam, f.rgb, f.depth, exposure_s=f.exposure_s)
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--height", type=int, default=48)
     ap.add_argument("--presets", default="room-blur,room-dark,room-normal")
     ap.add_argument("--no-open3d", action="store_true")
+    ap.add_argument("--en", default="{}", help="JSON overrides of the events/crf/blur sections")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     torch.manual_seed(0)
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
               f"rendered in {time.perf_counter() - t:.1f} s", flush=True)
         ate_r, ms_r, _ = _run("rgbd", cfg, frames, events)
         print(f"  rgbd-only  ATE {ate_r * 100:6.2f} cm  {ms_r:7.1f} ms/frame", flush=True)
-        ate_e, ms_e, extra = _run("event", cfg, frames, events)
+        ate_e, ms_e, extra = _run("event", cfg, frames, events, json.loads(args.en))
         print(f"  event mode ATE {ate_e * 100:6.2f} cm  {ms_e:7.1f} ms/frame  {extra}", flush=True)
         ate_o, ms_o = (float("nan"), float("nan")) if args.no_open3d else _open3d(cfg, frames)
         print(f"  open3d     ATE {ate_o * 100:6.2f} cm  {ms_o:7.1f} ms/frame", flush=True)
