@@ -3,8 +3,8 @@
 Inputs read with `slam_nodes.io.bag.open_bag(path).messages(...)`:
 - a PointCloud2 topic (`points_topic`, any sensor frame; optional packed 'rgb' field);
 - poses of frame `pose_frame` (`pose_topic`, PoseStamped in the world frame, nearest stamp;
-  the synthetic bags' /ground_truth/pose is T_map_camera_optical_frame), plus /tf_static to
-  chain pose frame -> rig root -> sensor;
+  the synthetic bags' /ground_truth/pose is T_map_camera_optical_frame), plus /tf_static
+  (a `TfBuffer`) for T_pose_sensor;
 - optionally vision_msgs/Detection3DArray boxes (`detections_topic`); without them, objects are
   proposed class-agnostically on the accumulated map (support plane + DBSCAN).
 """
@@ -46,16 +46,17 @@ def _scan_from_msg(msg) -> _Scan:
     return _Scan(stamp_to_ns(msg.header.stamp), msg.header.frame_id, pts[ok], None if cols is None else cols[ok])
 
 
-def _static_chain(edges: dict[str, tuple[str, np.ndarray]], frame: str) -> tuple[str, np.ndarray]:
-    """Follow /tf_static from `frame` up to its root: (root, T_root_frame)."""
-    T = np.eye(4)
-    seen = set()
-    while frame in edges and frame not in seen:
-        seen.add(frame)
-        parent, T_pc = edges[frame]
-        T = T_pc @ T
-        frame = parent
-    return frame, T
+def _T_pose_sensor(static_tf, pose_frame: str, sensor_frame: str) -> np.ndarray:
+    """T_pose_sensor from /tf_static (identity when the frames are the same)."""
+    from slam_nodes.msgs.geometry import TransformLookupError
+
+    if pose_frame == sensor_frame:
+        return np.eye(4)
+    try:
+        return static_tf.lookup(pose_frame, sensor_frame, None)
+    except TransformLookupError as err:
+        raise AssetError(f"/tf_static does not connect pose frame {pose_frame!r} and sensor frame "
+                         f"{sensor_frame!r}: {err}") from err
 
 
 def detections_from_objects_json(path: str | Path) -> list:
@@ -85,14 +86,14 @@ def collect_observations(bag_path: str | Path, points_topic: str = "/points",
     """Accumulate per-object observations from a bag (see module docstring). `static_detections`
     (world-frame boxes, e.g. `detections_from_objects_json`) replace topic detections and proposals."""
     from slam_nodes.io.bag import open_bag
-    from slam_nodes.msgs.geometry import pose_stamped_from_msg, tf_from_msg
+    from slam_nodes.msgs.geometry import TfBuffer, pose_stamped_from_msg
 
     with open_bag(bag_path) as bag:
         topics = set(bag.topics)
         for needed in (points_topic, pose_topic):
             if needed not in topics:
                 raise AssetError(f"bag {bag_path} has no topic {needed} (topics: {sorted(topics)})")
-        edges: dict[str, tuple[str, np.ndarray]] = {}
+        static_tf = TfBuffer()
         poses: list[tuple[int, np.ndarray]] = []
         det_msgs: list[tuple[int, list]] = []
         scans: list[_Scan] = []
@@ -105,8 +106,7 @@ def collect_observations(bag_path: str | Path, points_topic: str = "/points",
         for m in bag.messages(wanted):
             try:
                 if m.topic == "/tf_static":
-                    for tf in tf_from_msg(m.msg):
-                        edges[tf.child] = (tf.parent, tf.T_parent_child)
+                    static_tf.add_msg(m.msg, static=True)
                 elif m.topic == pose_topic:
                     stamp, _, T = pose_stamped_from_msg(m.msg)
                     poses.append((stamp, T))
@@ -127,12 +127,7 @@ def collect_observations(bag_path: str | Path, points_topic: str = "/points",
         i = min(bisect_left(stamps, scan.stamp_ns), len(stamps) - 1)
         if i > 0 and abs(stamps[i - 1] - scan.stamp_ns) < abs(stamps[i] - scan.stamp_ns):
             i -= 1
-        root_s, T_root_sensor = _static_chain(edges, scan.frame_id)
-        root_p, T_root_pose = _static_chain(edges, pose_frame)
-        if root_s != root_p:
-            raise AssetError(f"/tf_static does not connect pose frame {pose_frame!r} and sensor frame "
-                             f"{scan.frame_id!r}")
-        T = poses[i][1] @ np.linalg.inv(T_root_pose) @ T_root_sensor
+        T = poses[i][1] @ _T_pose_sensor(static_tf, pose_frame, scan.frame_id)
         return transform_points(T, scan.points), T[:3, 3]
 
     acc = ObjectAccumulator(seed=seed)
