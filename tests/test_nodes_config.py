@@ -33,7 +33,8 @@ def test_shipped_params_files_load(name):
 
 def test_round_trip_and_dotted_overrides(tmp_path):
     cfg = load_node_config(CONFIG_DIR / "rgbd.yaml",
-                           overrides={"sync.sync_slop_s": 0.05, "engine.options.voxel_size_m": 0.04})
+                           overrides={"sync.sync_slop_s": 0.05,
+                                      "engine.options.voxel_size_m": 0.04})
     assert cfg.sync.sync_slop_s == 0.05 and cfg.engine.options == {"voxel_size_m": 0.04}
     assert cfg.mesh.triangle_budget == 100000  # from the file, not the dataclass default
     save_node_config(tmp_path / "c.yaml", cfg)

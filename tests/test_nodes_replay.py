@@ -202,7 +202,8 @@ def test_services_pause_reset_and_silent_topic_warning(kitchen, tmp_path, caplog
     assert node.frames_done == 3
     assert rt.call_service("~/set_paused", True).success
     feed(3)
-    assert node.frames_done == 3 and node.monitor.topics["frames"].skipped["paused (~/set_paused)"] == 1
+    assert node.frames_done == 3
+    assert node.monitor.topics["frames"].skipped["paused (~/set_paused)"] == 1
     rt.call_service("~/set_paused", False)
     feed(4)
     assert node.frames_done == 4

@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from slam_nodes.nodes.config import SlamNodeConfig
 from slam_nodes.nodes.en_slam_node import EnSlamNode

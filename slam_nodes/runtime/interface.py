@@ -1,4 +1,5 @@
-"""The small runtime interface node logic talks to (DESIGN.md section 2, "one node, several runtimes").
+"""The small runtime interface node logic talks to (DESIGN.md section 2: one node, several
+runtimes).
 
 Node logic (slam_nodes.nodes) never imports rclpy or cyclonedds: it receives a `NodeRuntime`
 and uses it to subscribe, publish, run timers, read parameters, offer services, log and read
