@@ -457,6 +457,8 @@ class EnSlamNode:
         now = self.rt.now_ns()
         cfg = self.cfg
         statuses = []
+        if self.monitor.start_ns is None:  # nothing heard yet: silence counts from here
+            self.monitor.start_ns = now
         silent = dict(self.monitor.silent(now, int(cfg.inputs.silent_warning_s * NS)))
         for topic, st in sorted(self.monitor.topics.items()):
             full = self.rt.resolve(topic)
@@ -469,9 +471,10 @@ class EnSlamNode:
                 self._warned_silent.discard(topic)
             if topic in silent:
                 level = diag.WARN
-                message = (f"topic {full} silent for {silent[topic]:.1f} s - check remapping "
-                           f"(ros2 topic info {full}), that the driver publishes, and QoS "
-                           f"(inputs.sensor_qos={cfg.inputs.sensor_qos})")
+                message = (f"topic {full} silent for {silent[topic]:.1f} s - check the "
+                           f"remapping ({topic}:=<your topic>; `ros2 topic list`), that the "
+                           f"driver publishes, and its QoS (`ros2 topic info -v {full}` vs "
+                           f"inputs.sensor_qos={cfg.inputs.sensor_qos})")
                 if topic not in self._warned_silent:  # once per silence, not every period
                     self._warned_silent.add(topic)
                     self.log.warning(message)
