@@ -89,6 +89,14 @@ def test_replay_tracks_real_frames_and_publishes(kitchen, tmp_path):
     sent_ids = [m.id for ma in marker_arrays for m in ma.markers if m.action == m.ADD]
     assert len(sent_ids) > len(first)  # later updates re-send changed blocks
     assert res.mesh is not None and res.mesh.stat().st_size > 10_000
+    # evo reads the output bag the way `evo_traj bag2 out /en_slam_node/pose` does
+    from evo.tools import file_interface
+    from rosbags.rosbag2 import Reader
+
+    with Reader(out) as reader:
+        evo_traj = file_interface.read_bag_trajectory(reader, "/en_slam_node/pose")
+    assert evo_traj.num_poses == N
+    assert np.allclose(evo_traj.positions_xyz, est[:, 1:4], atol=1e-6)
     diag = _read(out, "/diagnostics")[-1]
     tracking = [s for s in diag.status if s.name.endswith("tracking")][0]
     assert {kv.key: kv.value for kv in tracking.values}["frames"] == str(N)
