@@ -26,14 +26,19 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class _Scan:
+class CloudScan:
+    """One point cloud: stamp (int64 ns), sensor frame, points [N,3] float64 metres in that
+    frame (finite only), colours [N,3] uint8 RGB or None."""
+
     stamp_ns: int
     frame_id: str
-    points: np.ndarray  # sensor frame [N,3]
+    points: np.ndarray
     colors: np.ndarray | None
 
 
-def _scan_from_msg(msg) -> _Scan:
+def cloud_scan_from_msg(msg) -> CloudScan:
+    """CloudScan of a sensor_msgs/PointCloud2 (optional packed 'rgb' field). Raises AssetError
+    without x/y/z, ConversionError for an inconsistent layout."""
     from slam_nodes.msgs.pointcloud import cloud_fields, unpack_rgb
     from slam_nodes.msgs.stamps import stamp_to_ns
 
@@ -43,7 +48,7 @@ def _scan_from_msg(msg) -> _Scan:
     pts = np.stack([f["x"], f["y"], f["z"]], 1).astype(np.float64)
     cols = unpack_rgb(f["rgb"]) if "rgb" in f else None
     ok = np.isfinite(pts).all(axis=1)
-    return _Scan(stamp_to_ns(msg.header.stamp), msg.header.frame_id, pts[ok], None if cols is None else cols[ok])
+    return CloudScan(stamp_to_ns(msg.header.stamp), msg.header.frame_id, pts[ok], None if cols is None else cols[ok])
 
 
 def _T_pose_sensor(static_tf, pose_frame: str, sensor_frame: str) -> np.ndarray:
@@ -96,7 +101,7 @@ def collect_observations(bag_path: str | Path, points_topic: str = "/points",
         static_tf = TfBuffer()
         poses: list[tuple[int, np.ndarray]] = []
         det_msgs: list[tuple[int, list]] = []
-        scans: list[_Scan] = []
+        scans: list[CloudScan] = []
         wanted = [points_topic, pose_topic] + [t for t in ("/tf_static",) if t in topics]
         if detections_topic:
             if detections_topic not in topics:
@@ -115,7 +120,7 @@ def collect_observations(bag_path: str | Path, points_topic: str = "/points",
                 else:
                     n_points_msgs += 1
                     if (n_points_msgs - 1) % stride == 0 and (max_scans is None or len(scans) < max_scans):
-                        scans.append(_scan_from_msg(m.msg))
+                        scans.append(cloud_scan_from_msg(m.msg))
             except Exception as err:  # noqa: BLE001 - one bad message is logged and skipped
                 logger.warning("skipping %s message at %d: %s", m.topic, m.log_time_ns, err)
     if not poses or not scans:
@@ -123,7 +128,7 @@ def collect_observations(bag_path: str | Path, points_topic: str = "/points",
     poses.sort(key=lambda p: p[0])
     stamps = [p[0] for p in poses]
 
-    def world_from(scan: _Scan) -> tuple[np.ndarray, np.ndarray]:
+    def world_from(scan: CloudScan) -> tuple[np.ndarray, np.ndarray]:
         i = min(bisect_left(stamps, scan.stamp_ns), len(stamps) - 1)
         if i > 0 and abs(stamps[i - 1] - scan.stamp_ns) < abs(stamps[i] - scan.stamp_ns):
             i -= 1
