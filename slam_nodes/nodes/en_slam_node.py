@@ -111,6 +111,7 @@ class EnSlamNode:
         self.last_step = None
         self.last_frame_stamp: int | None = None
         self.mesh_dirty = False
+        self._last_mesh = None
         self.body_frame = self.cfg.frames.body_frame
 
     def _declare_interface(self) -> None:
@@ -421,6 +422,7 @@ class EnSlamNode:
 
     def _publish_mesh(self, mesh, stamp: int) -> None:
         if mesh is not None:
+            self._last_mesh = mesh  # world frame, for ~/render
             mesh = _to_map(mesh, self.T_body_cam)
         markers = self.blocks.update(mesh, stamp, self.cfg.frames.map_frame)
         if markers:
@@ -434,20 +436,33 @@ class EnSlamNode:
                 None if mesh.colors is None else mesh.colors[::step]))
 
     def _on_render_timer(self) -> None:
-        render = getattr(self.engine, "render", None)
-        if render is None or not self.cam_poses:
-            return
+        """~/render: the engine's own rendering when it has one, else the map mesh ray-cast
+        from the latest camera pose (stamped with that frame's stamp)."""
         from slam_nodes.msgs.image import rgb_to_msg
+        from slam_nodes.nodes.map_render import render_mesh
 
-        camera = self.cameras.get("rgb") or self.cameras.get("depth")
+        with self._lock:
+            if not self.cam_poses:
+                return
+            T, stamp = self.cam_poses[-1], self.cam_stamps[-1]
+            camera = self.cameras.get("rgb") or self.cameras.get("depth")
+            mesh = self._last_mesh
+        render = getattr(self.engine, "render", None)
         try:
-            rgb = render(self.cam_poses[-1], camera)
+            if render is not None:
+                if not self._engine_lock.acquire(blocking=False):
+                    return
+                try:
+                    rgb = render(T, camera)
+                finally:
+                    self._engine_lock.release()
+            else:
+                rgb = None if mesh is None else render_mesh(mesh, T, camera)
         except (SlamNodesError, ValueError, RuntimeError) as err:
-            self.log.warning("render failed at %d ns: %s", self.cam_stamps[-1], err)
+            self.log.warning("render failed at %d ns: %s", stamp, err)
             return
         if rgb is not None:
-            self.pub_render.publish(rgb_to_msg(np.asarray(rgb), self.cam_stamps[-1],
-                                               camera.frame_id))
+            self.pub_render.publish(rgb_to_msg(np.asarray(rgb), stamp, camera.frame_id))
 
     def _on_diag_timer(self) -> None:
         with self._lock:
