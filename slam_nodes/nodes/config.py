@@ -109,7 +109,7 @@ class MeshConfig:
     enabled: bool = True
     publish_period_s: float = 2.0  # rate limit of ~/mesh (sim time)
     block_size_m: float = 1.0  # edge of the cubic blocks markers are cut into
-    triangle_budget: int = 200_000  # most triangles sent per update (rest wait for the next)
+    triangle_budget: int = 100_000  # most triangles sent per update (rest wait for the next)
     map_cloud_max_points: int = 100_000
 
     def validate(self) -> None:
@@ -141,7 +141,7 @@ class EngineConfig:
 
 @dataclass
 class OutputsConfig:
-    render: bool = False  # ~/render image (costly)
+    render: bool = True  # ~/render: the map seen from the latest pose
     render_period_s: float = 1.0
     diagnostics_period_s: float = 1.0
     path_max_poses: int = 100_000
