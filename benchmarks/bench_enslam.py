@@ -2,8 +2,8 @@
 RGB-D SLAM, on short synthetic `room-normal`, `room-blur` and `room-dark` sequences rendered in
 memory, all in one process so the ratios compare.
 
-Run: .venv/bin/python -m benchmarks.bench_enslam [--duration 2.0] [--width 80] [--height 60]
-     [--presets room-blur,room-dark,room-normal]
+Run: .venv/bin/python -m benchmarks.bench_enslam [--duration 1.0] [--width 64] [--height 48]
+     [--presets room-blur,room-dark,room-normal] [--no-open3d] [--en JSON-overrides]
 
 Printed per preset: ATE RMSE (cm, no alignment: every method starts at the true first pose),
 per-frame ms, and for event mode the ratio to RGB-D-only with the issue's targets (blur/dark
