@@ -78,8 +78,7 @@ class AssetCompletionNode:
             o.box_margin, o.assoc_radius_m, o.max_points_per_object, o.floor_band_m,
             seed=config.completion.seed)
         self.accumulator = self._make_accumulator()
-        self.tf = TfBuffer(tolerance_ns=int(config.inputs.pose_tolerance_s * NS),
-                           cache_ns=TF_CACHE_NS)
+        self.tf = TfBuffer(tolerance_ns=0, cache_ns=TF_CACHE_NS)
         self.monitor = diag.InputMonitor(self.log)
         self.rng = np.random.default_rng(config.completion.seed)
         self.queue: collections.deque = collections.deque()
@@ -242,11 +241,13 @@ class AssetCompletionNode:
         """Accumulate the oldest queued cloud (lock held); False when its pose is not there yet
         (kept queued unless `drain` or it waited longer than inputs.pose_wait_s)."""
         scan = self.queue[0]
-        T, reason = self._world_from_sensor(scan.frame_id, scan.stamp_ns)
-        if T is None:
+        T, reason = self._world_from_sensor(scan.frame_id, scan.stamp_ns, lenient=False)
+        if T is None and reason == "wait":
             waited = self.rt.now_ns() - scan.stamp_ns
-            if not drain and reason == "wait" and waited < self.cfg.inputs.pose_wait_s * NS:
+            if not drain and waited < self.cfg.inputs.pose_wait_s * NS:
                 return False
+            T, reason = self._world_from_sensor(scan.frame_id, scan.stamp_ns, lenient=True)
+        if T is None:
             self.queue.popleft()
             self.monitor.skipped(POINTS, scan.stamp_ns, "no pose: " + (
                 f"none within inputs.pose_wait_s={self.cfg.inputs.pose_wait_s:g} s"
@@ -272,23 +273,34 @@ class AssetCompletionNode:
             self.map_points = 0
         return True
 
-    def _world_from_sensor(self, frame: str, stamp: int) -> tuple[np.ndarray | None, str]:
-        """(T_world_sensor, '') or (None, 'wait' | reason it can never be found)."""
+    def _world_from_sensor(self, frame: str, stamp: int,
+                           lenient: bool) -> tuple[np.ndarray | None, str]:
+        """(T_world_sensor, '') or (None, 'wait' | why it cannot be found).
+
+        Strict (lenient False): TF must span `stamp` (interpolated, like tf2 refusing to
+        extrapolate); the pose topic must have a sample at or after `stamp`. Lenient (after
+        inputs.pose_wait_s, or at shutdown): TF may clamp and the nearest pose sample may be
+        used, both within inputs.pose_tolerance_s."""
         from slam_nodes.msgs.geometry import TransformLookupError
 
         inp, world = self.cfg.inputs, self.cfg.frames.world_frame
+        tol_ns = int(inp.pose_tolerance_s * NS)
         if not inp.pose_topic:
+            self.tf.tolerance_ns = tol_ns if lenient else 0
             try:
                 return self.tf.lookup(world, frame, stamp), ""
             except TransformLookupError as err:
-                return None, "wait" if self.tf.frames else f"no TF: {err}"
-        if not self.poses or self.poses[-1][0] < stamp:
+                return None, "wait" if not lenient else f"no TF: {err}"
+            finally:
+                self.tf.tolerance_ns = 0
+        if not self.poses or (not lenient and self.poses[-1][0] < stamp):
             return None, "wait"
         stamps = np.fromiter((p[0] for p in self.poses), np.int64, len(self.poses))
         i = int(np.argmin(np.abs(stamps - stamp)))
-        if abs(int(stamps[i]) - stamp) > inp.pose_tolerance_s * NS:
-            return None, (f"nearest {inp.pose_topic} sample is {abs(int(stamps[i]) - stamp) / 1e6:.1f}"
-                          f" ms away (inputs.pose_tolerance_s={inp.pose_tolerance_s:g})")
+        gap = abs(int(stamps[i]) - stamp)
+        if gap > tol_ns:
+            return None, (f"nearest {inp.pose_topic} sample is {gap / 1e6:.1f} ms away "
+                          f"(inputs.pose_tolerance_s={inp.pose_tolerance_s:g})")
         if frame == inp.pose_frame:
             return self.poses[i][1], ""
         try:
