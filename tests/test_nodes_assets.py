@@ -235,3 +235,14 @@ def test_config_errors_are_clear(tmp_path):
     cfg = load_asset_config("config/assets.yaml", overrides={"outputs.splat": False})
     assert cfg.outputs.splat is False and cfg.frames.world_frame == "map"
     assert cfg.to_dict() == AssetNodeConfig().to_dict() | {"outputs": cfg.to_dict()["outputs"]}
+
+
+def test_cli_node_mode_names_missing_topics(yard, tmp_path, capsys):
+    from slam_nodes.cli import main
+
+    out, _, _ = yard
+    code = main(["assets", str(out / "bag"), "--out", str(tmp_path / "o"), "--config",
+                 "config/assets.yaml", "--remap", "points:=/lidar/points"])
+    assert code != 0
+    assert "/lidar/points" in capsys.readouterr().err
+    assert (tmp_path / "o" / "config.yaml").is_file()
