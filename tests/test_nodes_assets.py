@@ -205,9 +205,11 @@ def test_proposals_without_detections_find_the_near_van(yard, tmp_path):
 
 def test_bad_input_is_skipped_and_counted(yard, tmp_path):
     _, _, msgs = yard
-    rt = OfflineRuntime(NODE_NAME, on_publish=None)
+    published = []
+    rt = OfflineRuntime(NODE_NAME, on_publish=lambda *a: published.append(a))
     node = AssetCompletionNode(rt, AssetNodeConfig.from_dict(
-        {**FAST, **POSE, "outputs.output_dir": str(tmp_path), "inputs.pose_wait_s": 0.05}))
+        {**FAST, **POSE, "outputs.output_dir": str(tmp_path), "inputs.pose_wait_s": 0.05,
+         "completion.period_s": 0.1}))
     clouds = [r for r in msgs if r[0] == "/points"]
     bad = M("sensor_msgs/msg/PointCloud2")(
         header=make_header(clouds[0][2], "lidar"), height=1, width=2, fields=[],
@@ -221,6 +223,11 @@ def test_bad_input_is_skipped_and_counted(yard, tmp_path):
     skipped = dict(node.monitor.topics["points"].skipped)
     assert skipped == {"conversion error": 1, "no pose": len(clouds)}
     assert node.scans_used == 0 and node.assets == {}
+    # the completion timer ran every 0.1 s of sim time; ~/assets (latched) was sent once, empty
+    assert node.completions_run >= 10
+    sent = [m for topic, *_, m in published if topic == f"/{NODE_NAME}/assets"]
+    assert len(sent) == 1 and [m.action for m in sent[0].markers] == [3]
+    assert json.loads((tmp_path / "assets.json").read_text()) == []
 
 
 def test_config_errors_are_clear(tmp_path):

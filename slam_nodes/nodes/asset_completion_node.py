@@ -92,6 +92,7 @@ class AssetCompletionNode:
         self.fallbacks: collections.Counter = collections.Counter()
         self.export_failures = 0
         self.completions_run = 0
+        self.objects_proposed = 0  # proposals at the last completion (without detections)
         self.scans_used = 0
         self.scans_seen = 0
         self.last_stamp_ns = 0
@@ -228,10 +229,9 @@ class AssetCompletionNode:
     def process(self) -> bool:
         """Use one queued cloud, or run a requested completion; True while work remains."""
         with self._lock:
-            if self.queue:
-                if not self._use_head(drain=False):
-                    return False  # waiting for the head cloud's pose
+            if self.queue and self._use_head(drain=False):
                 return True
+            # queue empty, or its head waits for a pose: a requested completion runs meanwhile
             requested, self._requested = self._requested, False
         if requested:
             self.complete()
@@ -353,10 +353,10 @@ class AssetCompletionNode:
     def complete(self, force: bool = False) -> list[str]:
         """Complete and export every object that gained completion.min_new_points points since
         its last completion (all of them when `force`); publish ~/assets; return the ids done."""
+        import time
+
         from slam_nodes.assets.export import export_asset
         from slam_nodes.errors import ConversionError
-
-        import time
 
         with self._complete_lock:
             t0 = time.perf_counter()
@@ -388,18 +388,22 @@ class AssetCompletionNode:
                         self.folders[obs.object_id] = exported.folder
                 done.append(obs.object_id)
             with self._lock:
+                gone = set()
                 if not self.cfg.inputs.detections:  # proposals are re-made: drop vanished ones
-                    alive = {o.object_id for o in observations}
-                    for gone in set(self.assets) - alive:
-                        self.assets.pop(gone)
-                        self.completed_points.pop(gone, None)
-                        self.folders.pop(gone, None)
+                    gone = set(self.assets) - {o.object_id for o in observations}
+                    for key in gone:
+                        self.assets.pop(key)
+                        self.completed_points.pop(key, None)
+                        self.folders.pop(key, None)
+                changed = bool(done or gone) or self.completions_run == 0
                 self.completions_run += 1
+                self.objects_proposed = len(observations)
                 self.last_completion_s = time.perf_counter() - t0
                 assets = list(self.assets.values())
                 stamp = self.last_stamp_ns
-            if done or observations:
-                self._write_summary()
+            if not changed:
+                return done  # ~/assets is latched: nothing new to send
+            self._write_summary()
             try:
                 self._publish_assets(assets, stamp)
             except ConversionError as err:
@@ -466,7 +470,7 @@ class AssetCompletionNode:
                     level, message = diag.WARN, f"{sum(st.skipped.values())} messages skipped"
                 statuses.append((level, f"{NODE_NAME}: input {topic}", message, values))
             tracked = (len(self.accumulator.tracks) if self.cfg.inputs.detections
-                       else len(self.assets))
+                       else self.objects_proposed)
             values = {"objects_tracked": tracked, "assets_completed": len(self.assets),
                       "completions_run": self.completions_run, "scans_used": self.scans_used,
                       "queue": len(self.queue), "fallbacks": sum(self.fallbacks.values()),
