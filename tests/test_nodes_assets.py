@@ -253,3 +253,47 @@ def test_cli_node_mode_names_missing_topics(yard, tmp_path, capsys):
     assert code != 0
     assert "/lidar/points" in capsys.readouterr().err
     assert (tmp_path / "o" / "config.yaml").is_file()
+
+
+def test_node_over_cyclone_dds_latches_assets_to_a_peer(yard, tmp_path, monkeypatch):
+    """The same node on the DDS runtime: a peer publishes the bag's messages and detections
+    over loopback and receives ~/assets (transient-local) from the completion timer."""
+    import random
+    import threading
+    import time
+
+    from slam_nodes.runtime.dds import DdsRuntime, loopback_config
+    from slam_nodes.runtime.interface import DEFAULT_QOS, LATCHED_QOS
+
+    monkeypatch.setenv("CYCLONEDDS_URI", loopback_config())
+    _, objects, msgs = yard
+    near = _near(objects, msgs)[:2]
+    stream = _with_detections(msgs, near)
+    domain = random.randint(100, 200)
+    rt = DdsRuntime(NODE_NAME, domain_id=domain)
+    node = AssetCompletionNode(rt, AssetNodeConfig.from_dict(
+        {**FAST, **POSE, "inputs.detections": True, "inputs.sensor_qos": "reliable",
+         "completion.period_s": 1.0, "outputs.output_dir": str(tmp_path)}))
+    peer = DdsRuntime("peer", domain_id=domain)
+    got = []
+    peer.subscribe(f"/{NODE_NAME}/assets", "visualization_msgs/msg/MarkerArray", got.append,
+                   LATCHED_QOS)
+    pubs = {t: peer.publisher(t, tn, LATCHED_QOS if t == "/tf_static" else DEFAULT_QOS)
+            for t, tn, _, _ in stream}
+    spinner = threading.Thread(target=rt.spin, kwargs={"duration_s": 60.0})
+    spinner.start()
+    try:
+        time.sleep(1.0)  # discovery
+        for topic, _, _, msg in stream:
+            pubs[topic].publish(msg)
+            time.sleep(0.005)
+        end = time.monotonic() + 40
+        while time.monotonic() < end and not (got and len(got[-1].markers) == 1 + len(near)):
+            peer.spin_once(0.2)
+    finally:
+        rt.stop()
+        spinner.join()
+    assert node.scans_used == 5
+    assert len(got[-1].markers) == 1 + len(near)
+    assert {m.header.frame_id for m in got[-1].markers} == {"map"}
+    assert sorted(node.assets) == sorted(f"{o['class']}_{o['id']}" for o in near)

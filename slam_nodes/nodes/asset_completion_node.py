@@ -81,7 +81,7 @@ class AssetCompletionNode:
         self.tf = TfBuffer(tolerance_ns=0, cache_ns=TF_CACHE_NS)
         self.monitor = diag.InputMonitor(self.log)
         self.rng = np.random.default_rng(config.completion.seed)
-        self.queue: collections.deque = collections.deque()
+        self.queue: collections.deque = collections.deque()  # (CloudScan, arrival ns)
         self.poses: list[tuple[int, np.ndarray]] = []  # pose-topic samples, sorted by stamp
         self.detections: list[tuple[int, str, list]] = []  # (stamp, frame, boxes in that frame)
         self.map_scans: collections.deque[_WorldScan] = collections.deque()
@@ -162,10 +162,10 @@ class AssetCompletionNode:
             scan.colors = None if scan.colors is None else scan.colors[keep]
         with self._lock:
             if len(self.queue) >= self.cfg.inputs.queue_size:
-                old = self.queue.popleft()
+                old, _ = self.queue.popleft()
                 self.monitor.skipped(POINTS, old.stamp_ns, "queue full (node slower than the "
                                      "input rate)")
-            self.queue.append(scan)
+            self.queue.append((scan, self.rt.now_ns()))
 
     def _on_detections(self, msg) -> None:
         from slam_nodes.assets.observations import detections_from_msg
@@ -239,11 +239,12 @@ class AssetCompletionNode:
 
     def _use_head(self, drain: bool) -> bool:
         """Accumulate the oldest queued cloud (lock held); False when its pose is not there yet
-        (kept queued unless `drain` or it waited longer than inputs.pose_wait_s)."""
-        scan = self.queue[0]
+        (kept queued unless `drain` or it waited longer than inputs.pose_wait_s since it arrived,
+        by the runtime's clock)."""
+        scan, arrived_ns = self.queue[0]
         T, reason = self._world_from_sensor(scan.frame_id, scan.stamp_ns, lenient=False)
         if T is None and reason == "wait":
-            waited = self.rt.now_ns() - scan.stamp_ns
+            waited = self.rt.now_ns() - arrived_ns
             if not drain and waited < self.cfg.inputs.pose_wait_s * NS:
                 return False
             T, reason = self._world_from_sensor(scan.frame_id, scan.stamp_ns, lenient=True)
