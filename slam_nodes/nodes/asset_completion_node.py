@@ -221,9 +221,10 @@ class AssetCompletionNode:
     def _srv_complete(self, _request) -> ServiceResponse:
         with self._lock:
             self._requested = True
-            n = len(self.accumulator.tracks) if self.cfg.inputs.detections else "proposed"
-        return ServiceResponse(True, f"completion scheduled ({n} objects tracked, "
-                               f"{len(self.assets)} assets so far)")
+            n = (f"{len(self.accumulator.tracks)} objects tracked" if self.cfg.inputs.detections
+                 else f"{len(self.map_scans)} clouds for proposals")
+        return ServiceResponse(True, f"completion scheduled ({n}, {len(self.assets)} assets "
+                               "so far)")
 
     # ------------------------------------------------------------------ worker (heavy)
     def process(self) -> bool:
@@ -265,13 +266,11 @@ class AssetCompletionNode:
             boxes = self._boxes_at(scan.stamp_ns)
             if boxes:
                 self.accumulator.add(ws.points, boxes, ws.origin, ws.colors)
-        self.map_scans.append(ws)
-        self.map_points += len(ws.points)
-        while self.map_points > self.cfg.objects.max_map_points and len(self.map_scans) > 1:
-            self.map_points -= len(self.map_scans.popleft().points)
-        if self.cfg.inputs.detections:  # the map is only kept for proposals
-            self.map_scans.clear()
-            self.map_points = 0
+        else:  # proposals are made on the map kept so far (bounded, oldest clouds dropped)
+            self.map_scans.append(ws)
+            self.map_points += len(ws.points)
+            while self.map_points > self.cfg.objects.max_map_points and len(self.map_scans) > 1:
+                self.map_points -= len(self.map_scans.popleft().points)
         return True
 
     def _world_from_sensor(self, frame: str, stamp: int,
