@@ -288,7 +288,8 @@ def test_node_over_cyclone_dds_latches_assets_to_a_peer(yard, tmp_path, monkeypa
             pubs[topic].publish(msg)
             time.sleep(0.005)
         end = time.monotonic() + 40
-        while time.monotonic() < end and not (got and len(got[-1].markers) == 1 + len(near)):
+        while time.monotonic() < end and not (node.scans_used == 5 and got
+                                              and len(got[-1].markers) == 1 + len(near)):
             peer.spin_once(0.2)
     finally:
         rt.stop()
