@@ -17,13 +17,13 @@ for type and range with messages naming the parameter (ConfigError).
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from slam_nodes.config_schema import from_dict, read_params_file, to_dict, unflatten
 from slam_nodes.errors import ConfigError
 
 NODE_NAME = "en_slam_node"
@@ -174,10 +174,10 @@ class SlamNodeConfig:
     @classmethod
     def from_dict(cls, data: dict | None) -> "SlamNodeConfig":
         """Build from nested (YAML) or dotted (ROS 2 flattened) keys; validate."""
-        return _build(cls, _unflatten(data or {}), "").validate()
+        return from_dict(cls, unflatten(data or {})).validate()
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
     def to_flat(self) -> dict[str, Any]:
         """Dotted parameter names -> values (what rclpy declares)."""
@@ -197,24 +197,7 @@ class SlamNodeConfig:
 def load_node_config(path: str | Path, node_name: str = NODE_NAME,
                      overrides: dict | None = None) -> SlamNodeConfig:
     """Read `node_name`'s ros__parameters from a ROS 2 params file; apply dotted overrides."""
-    path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"cannot read params file {path}: {err}") from err
-    section = None
-    for key in (node_name, f"/{node_name}", "/**"):
-        if isinstance(doc, dict) and key in doc:
-            section = doc[key]
-            break
-    if not isinstance(section, dict) or "ros__parameters" not in section:
-        raise ConfigError(f"{path}: expected '{node_name}: ros__parameters: ...' at top level")
-    params = _unflatten(section["ros__parameters"] or {})
-    for k, v in _unflatten(overrides or {}).items():
-        if isinstance(v, dict) and isinstance(params.get(k), dict):
-            params[k] = {**params[k], **v}
-        else:
-            params[k] = v
+    params = read_params_file(path, node_name, overrides)
     try:
         return SlamNodeConfig.from_dict(params)
     except ConfigError as err:
@@ -239,65 +222,9 @@ def _non_negative(name: str, value: float) -> None:
         raise ConfigError(f"{name} must be >= 0, got {value}")
 
 
-def _unflatten(data: dict) -> dict:
-    out: dict = {}
-    for key, value in data.items():
-        parts = str(key).split(".")
-        d = out
-        for p in parts[:-1]:
-            d = d.setdefault(p, {})
-            if not isinstance(d, dict):
-                raise ConfigError(f"parameter {key!r} conflicts with a non-section value")
-        if isinstance(value, dict) and parts[-1] != "options":
-            d.setdefault(parts[-1], {}).update(_unflatten(value))
-        else:
-            d[parts[-1]] = value
-    return out
+# kept for slam_nodes.nodes.asset_config until it imports slam_nodes.config_schema itself
+_unflatten = unflatten
 
 
 def _build(cls, data: dict, prefix: str):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'parameters'} must be a mapping")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"unknown parameter(s) {[prefix + u for u in unknown]}; "
-                          f"allowed under '{prefix.rstrip('.') or '<root>'}': {sorted(names)}")
-    kwargs = {}
-    for name, value in data.items():
-        hint = hints[name]
-        full = prefix + name
-        if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value, full + ".")
-        else:
-            kwargs[name] = _coerce(full, hint, value)
-    return cls(**kwargs)
-
-
-def _coerce(name: str, hint, value):
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must be an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name} must be a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{name} must be a string, got {value!r}")
-        return value
-    if hint is list:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name} must be a list, got {value!r}")
-        return list(value)
-    if hint is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{name} must be a mapping, got {value!r}")
-        return dict(value)
-    return value
+    return from_dict(cls, data, prefix.rstrip("."))

@@ -7,14 +7,14 @@ Presets (`cpu-lite`, `default`, `gpu-quality`) live in slam_nodes.slam.presets.
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from slam_nodes.errors import ConfigError
+from slam_nodes.config_schema import from_dict, merge, read_config_source, to_dict
+
+__all__ = ["EncodingConfig", "RenderConfig", "LossConfig", "TrackingConfig", "MappingConfig",
+           "LidarConfig", "MeshConfig", "SlamConfig", "load_config", "from_dict", "merge",
+           "to_dict"]
 
 
 @dataclass
@@ -135,72 +135,6 @@ class SlamConfig:
     mesh: MeshConfig = field(default_factory=MeshConfig)
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, where)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(f"{where}: {value!r} does not match {tp}")
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    if tp is list or origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return [list(v) if isinstance(v, (list, tuple)) else v for v in value]
-    raise ConfigError(f"{where}: unsupported type {tp}")
-
-
-def from_dict(cls: type, data: Any, where: str = "config") -> Any:
-    """Build dataclass `cls` from a mapping; unknown keys raise ConfigError naming the path."""
-    if isinstance(data, cls):
-        return data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
-    return cls(**kwargs)
-
-
-def merge(base: dict, override: dict) -> dict:
-    """Recursive dict merge (override wins)."""
-    out = dict(base)
-    for k, v in override.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
 def load_config(source: str | Path | dict | None = None, preset: str | None = None
                 ) -> SlamConfig:
     """SlamConfig from a YAML file, a dict or nothing, on top of a preset.
@@ -210,29 +144,9 @@ def load_config(source: str | Path | dict | None = None, preset: str | None = No
     """
     from slam_nodes.slam.presets import preset_dict
 
-    if source is None:
-        data: dict = {}
-    elif isinstance(source, dict):
-        data = source
-    else:
-        import yaml
-
-        try:
-            data = yaml.safe_load(Path(source).read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"cannot read SLAM config {source}: {err}") from err
-        if isinstance(data, dict) and set(data) == {"slam"}:
-            data = data["slam"]
-            if isinstance(data, dict) and set(data) == {"ros__parameters"}:
-                data = data["ros__parameters"]
-    if not isinstance(data, dict):
-        raise ConfigError(f"SLAM config must be a mapping, got {type(data).__name__}")
+    data = read_config_source(source, "slam", "SLAM config")
     name = preset or data.get("preset", "default")
     merged = merge(preset_dict(name), data)
     merged["preset"] = name
-    return from_dict(SlamConfig, merged)
+    return from_dict(SlamConfig, merged, "config")
 
-
-def to_dict(config: SlamConfig) -> dict:
-    """Plain dict of a config (for YAML dumps and checkpoints)."""
-    return dataclasses.asdict(config)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slam_nodes.errors import ConfigError
-from slam_nodes.slam.config import SlamConfig, from_dict, load_config
+from slam_nodes.config_schema import from_dict, read_config_source
+from slam_nodes.slam.config import SlamConfig, load_config
 
 
 @dataclass
@@ -76,23 +76,7 @@ class EnSlamConfig:
 def load_en_slam_config(source: dict | str | Path | None = None, preset: str | None = None
                         ) -> EnSlamConfig:
     """EnSlamConfig from a dict / YAML path / None on top of a core preset."""
-    if source is None:
-        data: dict = {}
-    elif isinstance(source, dict):
-        data = dict(source)
-    else:
-        import yaml
-
-        try:
-            data = yaml.safe_load(Path(source).read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"cannot read EN-SLAM config {source}: {err}") from err
-        if isinstance(data, dict) and set(data) == {"slam"}:
-            data = data["slam"]
-            if isinstance(data, dict) and set(data) == {"ros__parameters"}:
-                data = data["ros__parameters"]
-    if not isinstance(data, dict):
-        raise ConfigError(f"EN-SLAM config must be a mapping, got {type(data).__name__}")
+    data = read_config_source(source, "slam", "EN-SLAM config")
     sections = {k: data.pop(k) for k in ("events", "crf", "blur") if k in data}
     return EnSlamConfig(
         load_config(data, preset),

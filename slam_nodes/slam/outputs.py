@@ -14,7 +14,8 @@ import torch
 
 from slam_nodes.errors import ConfigError
 from slam_nodes.mesh.blocks import BlockMesher
-from slam_nodes.slam.config import from_dict, SlamConfig
+from slam_nodes.config_schema import from_dict
+from slam_nodes.slam.config import SlamConfig
 from slam_nodes.slam.system import SlamSystem
 from slam_nodes.types import write_tum
 
@@ -126,7 +127,7 @@ def load_checkpoint(path: str | Path, device: str | None = None) -> SlamSystem:
     cfg = state["config"]
     if device is not None:
         cfg = {**cfg, "device": device}
-    system = SlamSystem(from_dict(SlamConfig, cfg), np.asarray(state["initial_T"]))
+    system = SlamSystem(from_dict(SlamConfig, cfg, "config"), np.asarray(state["initial_T"]))
     system.load_state_dict(state)
     return system
 
