@@ -147,26 +147,50 @@ class RclpyRuntime:
         self._stop.set()
 
 
-def main(args: list[str] | None = None) -> int:
-    """Entry point of `ros2 run slam_nodes en_slam_node`; clean shutdown on Ctrl-C."""
+def _spin(node_name: str, build_logic, args: list[str] | None) -> int:
+    """Run node logic `build_logic(runtime)` in an rclpy node until Ctrl-C or shutdown.
+
+    The logic's `shutdown()` (when it has one) runs after spinning stops, so a node can flush
+    its last outputs (e.g. the asset node's final completion).
+    """
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
-    from slam_nodes.nodes.config import SlamNodeConfig
-    from slam_nodes.nodes.en_slam_node import NODE_NAME, EnSlamNode
-
     rclpy.init(args=args)
-    node = rclpy.create_node(NODE_NAME, automatically_declare_parameters_from_overrides=True)
+    node = rclpy.create_node(node_name, automatically_declare_parameters_from_overrides=True)
     runtime = RclpyRuntime(node)
     worker = threading.Thread(target=runtime.worker_loop, daemon=True)
+    logic = None
     try:
-        EnSlamNode(runtime, SlamNodeConfig.from_dict(runtime.parameter_overrides()))
+        logic = build_logic(runtime)
         worker.start()
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         runtime.stop()
+        if worker.is_alive():
+            worker.join(timeout=5.0)
+        if logic is not None and hasattr(logic, "shutdown"):
+            logic.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of `ros2 run slam_nodes en_slam_node`; clean shutdown on Ctrl-C."""
+    from slam_nodes.nodes.config import SlamNodeConfig
+    from slam_nodes.nodes.en_slam_node import NODE_NAME, EnSlamNode
+
+    return _spin(NODE_NAME, lambda rt: EnSlamNode(
+        rt, SlamNodeConfig.from_dict(rt.parameter_overrides())), args)
+
+
+def main_assets(args: list[str] | None = None) -> int:
+    """Entry point of `ros2 run slam_nodes asset_completion_node`."""
+    from slam_nodes.nodes.asset_completion_node import AssetCompletionNode
+    from slam_nodes.nodes.asset_config import NODE_NAME, AssetNodeConfig
+
+    return _spin(NODE_NAME, lambda rt: AssetCompletionNode(
+        rt, AssetNodeConfig.from_dict(rt.parameter_overrides())), args)
