@@ -125,7 +125,7 @@ def test_event_only_step_when_depth_drops_out(sequence):
                               initial_T_world_cam=key[0])
     for f, e in zip(frames[:3], ev[:3]):
         en.step(EnObservation(f.stamp_ns, f, e))
-    T_pred = en._velocity @ en._T_last           # what tracking would start from
+    T_pred = en.predicted_pose()                  # what tracking would start from
     dark = RGBDFrame(frames[3].stamp_ns, CAM, np.zeros_like(frames[3].rgb),
                      np.zeros_like(frames[3].depth))
     r = en.step(EnObservation(dark.stamp_ns, dark, ev[3]))

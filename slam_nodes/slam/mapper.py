@@ -62,16 +62,21 @@ class Mapper:
         w_c = torch.zeros(3, device=dev, requires_grad=opt_cur)
         t_c = torch.zeros(3, device=dev, requires_grad=opt_cur)
         pose_params = ([w_kf, t_kf] if opt_poses else []) + ([w_c, t_c] if opt_cur else [])
-        pose_opt = None
+        groups = []
         if pose_params:
-            rot = [p for p in pose_params if p is w_kf or p is w_c]
-            tra = [p for p in pose_params if p is t_kf or p is t_c]
-            pose_opt = torch.optim.Adam([{"params": rot, "lr": self.lr_pose_rot},
-                                         {"params": tra, "lr": self.lr_pose_trans}])
+            groups += [{"params": [p for p in pose_params if p is w_kf or p is w_c],
+                        "lr": self.lr_pose_rot},
+                       {"params": [p for p in pose_params if p is t_kf or p is t_c],
+                        "lr": self.lr_pose_trans}]
+        groups += self._begin(store, current, optimize_current)
+        pose_opt = torch.optim.Adam(groups) if groups else None
+        optimizers = [o for o in (self.optimizer, pose_opt, *self._extra_optimizers())
+                      if o is not None]
         zero = torch.zeros(1, 3, device=dev)
         loss = float("nan")
         for _ in range(n_iters):
             parts_o, parts_d, parts = [], [], []
+            kf = None
             if k > 0 and n_kf > 0 and len(store) > 0:
                 idx = torch.randint(len(store), (n_kf,), generator=generator, device=dev)
                 rays, kf = store.rays(idx)
@@ -91,15 +96,18 @@ class Mapper:
             res = ray_objective(self.field, torch.cat(parts_o), torch.cat(parts_d),
                                 batch.target_t, batch.rgb, batch.has_rgb, self.sampling,
                                 self.weights, True, self.smooth_grid_size,
-                                self.smooth_spacing_m, generator=generator)
-            self.optimizer.zero_grad(set_to_none=True)
-            if pose_opt is not None:
-                pose_opt.zero_grad(set_to_none=True)
-            res.total.backward()
-            self.optimizer.step()
-            if pose_opt is not None:
-                pose_opt.step()
-            loss = float(res.total.detach())
+                                self.smooth_spacing_m, response=self._response(kf, n_cur),
+                                generator=generator)
+            total = res.total
+            extra = self._extra_loss()
+            if extra is not None:
+                total = total + extra
+            for o_ in optimizers:
+                o_.zero_grad(set_to_none=True)
+            total.backward()
+            for o_ in optimizers:
+                o_.step()
+            loss = float(total.detach())
         with torch.no_grad():
             if opt_poses:
                 store.poses = apply_delta(store.poses, torch.cat([zero, w_kf]),
@@ -107,4 +115,30 @@ class Mapper:
             T_out = None
             if T_current is not None:
                 T_out = apply_delta(T_current, w_c, t_c).detach() if opt_cur else T_current
+        self._end(store)
         return loss, T_out
+
+    # ------------------------------------------------------------------ extension hooks
+    # A subclass adds per-ray colour responses, extra parameters and extra loss terms to the
+    # same loop (slam_nodes.slam.en_mapper.EnMapper); the core's versions add nothing.
+    def _begin(self, store: KeyframeRayStore, current: RaySet | None,
+               optimize_current: bool) -> list[dict]:
+        """Called once per `optimise` before the loop; returns extra Adam parameter groups
+        optimised with the poses for this call only."""
+        return []
+
+    def _extra_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Persistent optimisers stepped with the field's each iteration."""
+        return []
+
+    def _response(self, kf: torch.Tensor | None, n_cur: int):
+        """Colour response for this iteration's batch (`ray_objective(response=...)`):
+        kf [n_kf] keyframe index of each keyframe ray (None without), then n_cur current rays."""
+        return None
+
+    def _extra_loss(self) -> torch.Tensor | None:
+        """A term added to the iteration's objective (None: nothing)."""
+        return None
+
+    def _end(self, store: KeyframeRayStore) -> None:
+        """Called once after the loop and the pose write-back."""

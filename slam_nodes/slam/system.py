@@ -74,7 +74,9 @@ class StepResult:
 
 
 @dataclass
-class _FrameRecord:
+class FrameRecord:
+    """One processed frame, kept relative to a keyframe so bundle adjustment moves it along."""
+
     stamp_ns: int
     kf_ref: int              # keyframe whose pose this frame is expressed against
     T_kf_rig: np.ndarray     # [4, 4] pose relative to that keyframe
@@ -118,11 +120,39 @@ class SlamSystem:
         self.field: SdfField | None = None
         self.mapper: Mapper | None = None
         self.store = KeyframeRayStore(self.device)
-        self.frames: list[_FrameRecord] = []
+        self.frames: list[FrameRecord] = []
         self.n_processed = 0
         self._last_stamp: int | None = None
         self._T_last: np.ndarray | None = None
         self._velocity = np.eye(4)        # T_prev^-1-style delta: T_k = velocity @ T_{k-1}
+
+    # ------------------------------------------------------------------ motion model
+    @property
+    def last_stamp_ns(self) -> int | None:
+        """Stamp of the last frame accepted for tracking (int64 ns), None before the first."""
+        return self._last_stamp
+
+    @property
+    def T_last(self) -> np.ndarray | None:
+        """T_world_rig [4, 4] of the last tracked frame (a copy), None before the first."""
+        return None if self._T_last is None else self._T_last.copy()
+
+    def predicted_pose(self) -> np.ndarray:
+        """T_world_rig [4, 4] the constant-velocity model predicts for the next frame."""
+        return self._velocity @ self._T_last
+
+    def accept_pose(self, stamp: int, T: np.ndarray) -> None:
+        """Take T_world_rig [4, 4] at `stamp` (ns) as tracked without mapping it (e.g. EN-SLAM's
+        event-only tracking): motion model, last pose and stamp advance, the frame is recorded."""
+        self._velocity = T @ invert_pose(self._T_last)
+        self._T_last = T
+        self._last_stamp = stamp
+        self.frames.append(self._frame_record(stamp, T, True))
+
+    def _frame_record(self, stamp: int, T: np.ndarray, ok: bool) -> FrameRecord:
+        kf = self.store.n_keyframes - 1
+        T_kf = to_numpy_pose(self.store.poses[kf])
+        return FrameRecord(stamp, kf, invert_pose(T_kf) @ T, ok)
 
     # ------------------------------------------------------------------ field set-up
     def _init_field(self, bounds_m: np.ndarray) -> None:
@@ -254,7 +284,7 @@ class SlamSystem:
         self.store.add(stamp, Tt, kf_rays)
         timings["tracking"] = 0.0
         timings["mapping"] = (time.perf_counter() - t) * 1e3
-        self.frames.append(_FrameRecord(stamp, 0, np.eye(4), True))
+        self.frames.append(FrameRecord(stamp, 0, np.eye(4), True))
         self._T_last = T
         self.n_processed = 1
         return StepResult(stamp, T.copy(), True, loss, timings, inlier_ratio=1.0,
@@ -264,8 +294,7 @@ class SlamSystem:
                        reasons: list[str]) -> StepResult:
         c = self.config
         t = time.perf_counter()
-        T_pred = (self._velocity @ self._T_last) if c.tracking.constant_velocity \
-            else self._T_last.copy()
+        T_pred = self.predicted_pose() if c.tracking.constant_velocity else self._T_last.copy()
         res = self.tracker.track(self.field, rays, to_torch_pose(T_pred, self.device),
                                  self.generator)
         if not res.ok:
@@ -293,9 +322,7 @@ class SlamSystem:
             self._velocity = np.eye(4)
             logger.warning("stamp %d: tracking lost (inlier ratio %.2f)", stamp, res.inlier_ratio)
         timings["mapping"] = (time.perf_counter() - t) * 1e3
-        kf = self.store.n_keyframes - 1
-        T_kf = to_numpy_pose(self.store.poses[kf])
-        self.frames.append(_FrameRecord(stamp, kf, invert_pose(T_kf) @ T, res.ok))
+        self.frames.append(self._frame_record(stamp, T, res.ok))
         return StepResult(stamp, T, res.ok, res.loss, timings, inlier_ratio=res.inlier_ratio,
                           keyframe=keyframe, mapped=mapped)
 
@@ -341,7 +368,7 @@ class SlamSystem:
         self._init_field(np.asarray(state["bounds"], dtype=np.float64))
         self.field.load_state_dict(state["field"])
         self.store.load_state_dict(state["store"])
-        self.frames = [_FrameRecord(int(s), int(k), np.asarray(T), bool(ok))
+        self.frames = [FrameRecord(int(s), int(k), np.asarray(T), bool(ok))
                        for s, k, T, ok in state["frames"]]
         self.initial_T = np.asarray(state["initial_T"])
         self._T_last = state["T_last"]

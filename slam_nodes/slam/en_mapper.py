@@ -1,0 +1,132 @@
+"""EN-SLAM mapping: the core's bundle adjustment (slam_nodes.slam.mapper.Mapper, through its
+extension hooks) with per-keyframe log exposures, the learned camera response and an event
+term on the latest windows between tracked poses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from slam_nodes.field.crf import estimate_contrast
+from slam_nodes.slam.en_tracker import event_sampling
+from slam_nodes.slam.events import (event_loss, guide_depth, render_log_intensity,
+                                    sample_window_pixels)
+from slam_nodes.slam.geometry import to_torch_pose
+from slam_nodes.slam.mapper import Mapper
+from slam_nodes.slam.rays import KeyframeRayStore, RaySet
+
+if TYPE_CHECKING:
+    from slam_nodes.slam.en_slam import EnSlamSystem
+
+
+class EnMapper(Mapper):
+    """The core's bundle adjustment with the CRF (per-keyframe log exposures, keyframe 0 the
+    gauge), plus an event term on the latest windows between tracked poses that trains the
+    field's radiance, the event gain and the contrast threshold C."""
+
+    def __init__(self, base: Mapper, system: "EnSlamSystem", lr_curve: float,
+                 lr_exposure: float, lr_contrast: float) -> None:
+        self.__dict__.update(base.__dict__)       # same field, optimiser and settings
+        self.system = system
+        self.lr_exposure = lr_exposure
+        crf = system.crf
+        self.crf_optimizer = None
+        if crf is not None:
+            self.crf_optimizer = torch.optim.Adam([
+                {"params": list(crf.curve.parameters()), "lr": lr_curve},
+                {"params": [crf.event.log_gain, crf.event.log_contrast], "lr": lr_contrast}])
+        self.contrast_set = False
+        self._terms: list = []
+
+    # ------------------------------------------------------------------ Mapper hooks
+    def _begin(self, store: KeyframeRayStore, current: RaySet | None,
+               optimize_current: bool) -> list[dict]:
+        """Log exposures of keyframes 1.. (from the system's table) and of the current frame
+        (from tracking) join this call's pose optimiser; the event windows are prepared."""
+        sysm, crf = self.system, self.system.crf
+        dev = store.poses.device
+        k = store.n_keyframes
+        kf_e = [sysm.exposures.get(s) for s in store.stamps_ns]
+        self._e_kf = torch.tensor(kf_e[1:], device=dev, requires_grad=crf is not None and k > 1)
+        self._e_c = torch.tensor(sysm.tracker.best_log_exposure, device=dev,
+                                 requires_grad=crf is not None and current is not None and k > 0)
+        self._zero_e = torch.zeros(1, device=dev)
+        exp_params = [p for p in (self._e_kf, self._e_c) if p.requires_grad]
+        self._terms = self._event_terms()
+        return [{"params": exp_params, "lr": self.lr_exposure}] if exp_params else []
+
+    def _extra_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [] if self.crf_optimizer is None else [self.crf_optimizer]
+
+    def _response(self, kf: torch.Tensor | None, n_cur: int):
+        crf = self.system.crf
+        if crf is None:
+            return None
+        parts_e = []
+        if kf is not None:
+            parts_e.append(torch.cat([self._zero_e, self._e_kf])[kf])
+        if n_cur > 0:
+            parts_e.append(self._e_c.expand(n_cur))
+        e_ray = torch.cat(parts_e)
+        return lambda rad: crf.rgb(rad, e_ray)
+
+    def _extra_loss(self) -> torch.Tensor | None:
+        if not self._terms:
+            return None
+        return self.system.en.events.map_weight * self._event_term(self._terms)
+
+    def _end(self, store: KeyframeRayStore) -> None:
+        """Refined exposures back to the system's table and to tracking's next start."""
+        sysm = self.system
+        if sysm.crf is not None:
+            for s, v in zip(store.stamps_ns[1:], self._e_kf.detach().cpu().tolist()):
+                sysm.exposures.set(s, v)
+            sysm.tracker.best_log_exposure = float(self._e_c.detach())
+        self._terms = []
+
+    def _event_terms(self) -> list:
+        """Latest windows between tracked (fixed) poses: per window and end, world rays of the
+        sampled pixels with their surface guide, and the counts."""
+        sysm = self.system
+        cam = sysm.event_camera
+        ev = sysm.en.events
+        if sysm.crf is None or cam is None or sysm.buffer is None or ev.map_windows <= 0:
+            return []
+        es = event_sampling(self.sampling)
+        hist = sysm.history[-(ev.map_windows + 1):]
+        out = []
+        for (t0, T0), (t1, T1) in zip(hist[:-1], hist[1:]):
+            counts = sysm.buffer.window(t0, t1).counts
+            idx = sample_window_pixels(counts, ev.map_n_rays, ev.event_share, sysm.rng,
+                                       ev.edge_px)
+            if len(idx) == 0:
+                continue
+            o, d = cam.rig_rays(torch.as_tensor(idx, device=sysm.device))
+            ends = []
+            for T_np in (T0, T1):
+                T = to_torch_pose(T_np, sysm.device)
+                ow, dw = o @ T[:3, :3].T + T[:3, 3], d @ T[:3, :3].T
+                g = guide_depth(self.field, ow, dw, es["truncation_m"], es["near_m"],
+                                es["far_m"])
+                ends.append((ow, dw, g))
+            c = torch.as_tensor(counts.reshape(-1)[idx], device=sysm.device)
+            out.append((ends, c))
+        return out
+
+    def _event_term(self, terms: list) -> torch.Tensor:
+        sysm, crf = self.system, self.system.crf
+        es = event_sampling(self.sampling)
+        total = 0.0
+        for ends, c in terms:
+            logs = [render_log_intensity(self.field, crf, ow, dw, g, **es)[0]
+                    for ow, dw, g in ends]
+            dl = logs[1] - logs[0]
+            if not self.contrast_set:      # closed-form start for C, then learned with the map
+                c0 = estimate_contrast(dl.detach(), c)
+                if c0 is not None:
+                    crf.event.set_contrast(float(np.clip(c0, 0.05, 1.0)))
+                    self.contrast_set = True
+            total = total + event_loss(dl, c, crf.event.contrast, sysm.event_params)
+        return total / len(terms)

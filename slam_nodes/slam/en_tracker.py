@@ -1,0 +1,232 @@
+"""EN-SLAM tracking: the core's pose optimisation (slam_nodes.slam.tracker) with the learned
+camera response, the frame's log exposure, the blur-aware RGB term and event windows.
+
+Frames: window rays are in the rig frame; poses T_world_rig [4, 4]; the frame context carries
+stamps in int64 ns and exposures in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from slam_nodes.field.crf import CameraResponse
+from slam_nodes.field.losses import rgb_loss
+from slam_nodes.field.render import render_rays, sample_depths
+from slam_nodes.slam.blur import blurred_rgb, exposure_poses
+from slam_nodes.slam.events import (EventCamera, EventLossParams, event_loss, guide_depth,
+                                    render_log_intensity, sample_window_pixels)
+from slam_nodes.slam.geometry import apply_delta, to_torch_pose
+from slam_nodes.slam.objective import RaySampling, ray_objective
+from slam_nodes.slam.rays import RaySet
+from slam_nodes.slam.tracker import Tracker, TrackResult
+
+
+@dataclass
+class WindowTerm:
+    """One event window ending at the pose being optimised: rig rays [N, 3] of its sampled
+    event pixels, counts [N], the log intensity rendered at the fixed anchor pose [N] and the
+    surface guide t [N] near the end pose."""
+
+    origins: torch.Tensor
+    dirs: torch.Tensor
+    counts: torch.Tensor
+    anchor_log: torch.Tensor
+    guide_t: torch.Tensor
+
+
+@dataclass
+class FrameContext:
+    """What EnTracker needs beyond the core's rays: set by EnSlamSystem before each frame."""
+
+    stamp_ns: int
+    log_exposure: float = 0.0
+    prev_stamp_ns: int | None = None
+    T_prev: np.ndarray | None = None
+    exposure_s: float = 0.0
+    windows: list = field(default_factory=list)   # (T_anchor [4,4] np, counts [H,W] np)
+
+
+def event_sampling(s: RaySampling) -> dict:
+    """Render settings (kwargs of render_log_intensity) for event rays."""
+    # event rays have a surface guide, so fewer uniform samples do (cost: EN-SLAM must stay
+    # within 1.5x of the RGB-D per-frame time)
+    return dict(truncation_m=s.truncation_m, near_m=s.near_m, far_m=s.far_m,
+                n_uniform=max(4, s.n_uniform // 2), n_surface=s.n_surface,
+                surface_range_m=s.surface_range_m)
+
+
+def prepare_windows(field_, crf: CameraResponse, cam: EventCamera, windows: list,
+                    T_end: torch.Tensor, n_rays: int, event_share: float, edge_px: int,
+                    sampling: RaySampling, rng: np.random.Generator) -> list[WindowTerm]:
+    """WindowTerms of raw windows [(T_anchor np [4,4], counts [H, W])] (no gradient)."""
+    out = []
+    dev = T_end.device
+    es = event_sampling(sampling)
+    with torch.no_grad():
+        for T_a, counts in windows:
+            idx = sample_window_pixels(counts, n_rays, event_share, rng, edge_px)
+            if len(idx) == 0:
+                continue
+            idx_t = torch.as_tensor(idx, device=dev)
+            o, d = cam.rig_rays(idx_t)
+            Ta = to_torch_pose(T_a, dev)
+            oa, da = o @ Ta[:3, :3].T + Ta[:3, 3], d @ Ta[:3, :3].T
+            ga = guide_depth(field_, oa, da, es["truncation_m"], es["near_m"], es["far_m"])
+            la, _ = render_log_intensity(field_, crf, oa, da, ga, **es)
+            # the anchor's surface depth also guides the end pose's samples: between poses at
+            # most a few frames apart the surface moves far less than the +-surface_range_m
+            # band, and one guide pass instead of two keeps the event term cheap
+            gb = ga
+            c = torch.as_tensor(counts.reshape(-1)[idx], dtype=torch.float32, device=dev)
+            out.append(WindowTerm(o, d, c, la, gb))
+    return out
+
+
+def windows_loss(field_, crf: CameraResponse, terms: list[WindowTerm], T: torch.Tensor,
+                 sampling: RaySampling, params: EventLossParams, contrast) -> torch.Tensor:
+    """Mean event loss of the window terms with their end at pose T [4, 4]."""
+    es = event_sampling(sampling)
+    total = T.sum() * 0.0
+    for w in terms:
+        o, d = w.origins @ T[:3, :3].T + T[:3, 3], w.dirs @ T[:3, :3].T
+        lb, _ = render_log_intensity(field_, crf, o, d, w.guide_t, **es)
+        total = total + event_loss(lb - w.anchor_log, w.counts, contrast, params)
+    return total / max(len(terms), 1)
+
+
+class EnTracker(Tracker):
+    """The core's tracking scheme (Adam on a pose update, fixed ray batch, keep the best pose)
+    with the CRF, the frame's log exposure, the blur-aware RGB term and event windows."""
+
+    def __init__(self, base: Tracker, crf: CameraResponse | None, lr_exposure: float,
+                 event_camera_fn, event_params: EventLossParams, event_weight: float,
+                 event_n_rays: int, event_share: float, event_edge_px: int,
+                 blur_n_samples: int, blur_n_rays: int, blur_min_exposure_s: float,
+                 seed: int) -> None:
+        super().__init__(base.n_iters, base.n_rays, base.lr_rot, base.lr_trans, base.sampling,
+                         base.weights, base.inlier_threshold_m, base.min_inlier_ratio)
+        self.crf = crf
+        self.lr_exposure = lr_exposure
+        self.event_camera_fn = event_camera_fn
+        self.event_params = event_params
+        self.event_weight = event_weight
+        self.event_n_rays, self.event_share = event_n_rays, event_share
+        self.event_edge_px = event_edge_px
+        self.blur_n_samples, self.blur_n_rays = blur_n_samples, blur_n_rays
+        self.blur_min_exposure_s = blur_min_exposure_s
+        self.rng = np.random.default_rng(seed)
+        self.context = FrameContext(0)
+        self.best_log_exposure = 0.0
+
+    def track(self, field_, rays: RaySet | None, T_init: torch.Tensor,
+              generator: torch.Generator, n_iters: int | None = None) -> TrackResult:
+        """Optimise T_world_rig from T_init; `rays` None tracks from the event windows alone."""
+        ctx = self.context
+        iters = self.n_iters if n_iters is None else n_iters
+        dev = T_init.device
+        cam = self.event_camera_fn()
+        terms = []
+        if ctx.windows and cam is not None and self.event_weight > 0:
+            terms = prepare_windows(field_, self.crf, cam, ctx.windows, T_init,
+                                    self.event_n_rays, self.event_share, self.event_edge_px,
+                                    self.sampling, self.rng)
+        batch = blur = None
+        use_rgb = False
+        if rays is not None:
+            measured = torch.nonzero(rays.target_t > 0)[:, 0]
+            pick = measured[torch.randint(len(measured), (min(self.n_rays, len(measured)),),
+                                          generator=generator, device=dev)]
+            batch = rays.select(pick)
+            use_rgb = bool(batch.has_rgb.any()) and self.weights.rgb > 0
+            blur_ok = (self.blur_n_samples > 1 and ctx.exposure_s >= self.blur_min_exposure_s
+                       and ctx.T_prev is not None and use_rgb)
+            if blur_ok:
+                cand = torch.nonzero((rays.target_t > 0) & rays.has_rgb)[:, 0]
+                blur = rays.select(cand[torch.randint(len(cand), (min(self.blur_n_rays,
+                                                                      len(cand)),),
+                                                      generator=generator, device=dev)])
+        if batch is None and not terms:
+            return TrackResult(T_init, float("inf"), 0.0, False, 0)
+        if use_rgb and self.crf is not None:
+            e0 = self._initial_exposure(field_, batch, T_init)
+            if e0 is not None:
+                ctx.log_exposure = e0
+        w = torch.zeros(3, device=dev, requires_grad=True)
+        dt = torch.zeros(3, device=dev, requires_grad=True)
+        e = torch.tensor(float(ctx.log_exposure), device=dev,
+                         requires_grad=self.crf is not None and use_rgb)
+        groups = [{"params": [w], "lr": self.lr_rot}, {"params": [dt], "lr": self.lr_trans}]
+        if e.requires_grad:
+            groups.append({"params": [e], "lr": self.lr_exposure})
+        opt = torch.optim.Adam(groups)
+        frozen = list(field_.parameters()) + (list(self.crf.parameters()) if self.crf else [])
+        grads = [p.requires_grad for p in frozen]
+        for p in frozen:
+            p.requires_grad_(False)
+        contrast = self.crf.event.contrast.detach() if self.crf is not None else 0.25
+        T_prev = None if ctx.T_prev is None else to_torch_pose(ctx.T_prev, dev)
+        best = (float("inf"), T_init.detach().clone(), float(ctx.log_exposure))
+        try:
+            for it in range(iters + 1):
+                T = apply_delta(T_init, w, dt)
+                total = T.sum() * 0.0
+                if batch is not None:
+                    o, d = batch.to_world(T)
+                    resp = (lambda rad: self.crf.rgb(rad, e)) if self.crf is not None else None
+                    res = ray_objective(field_, o, d, batch.target_t, batch.rgb, batch.has_rgb,
+                                        self.sampling, self.weights, with_color=blur is None,
+                                        response=resp, generator=generator, perturb=False)
+                    total = total + res.total
+                if blur is not None:
+                    poses = exposure_poses(ctx.stamp_ns, ctx.exposure_s, self.blur_n_samples,
+                                           ctx.prev_stamp_ns, T_prev, T)
+                    s = self.sampling
+                    pred = blurred_rgb(field_, self.crf, blur.origins, blur.dirs, blur.target_t,
+                                       poses, e, s.truncation_m, s.near_m, s.far_m,
+                                       s.n_uniform, s.n_surface, s.surface_range_m)
+                    total = total + self.weights.rgb * rgb_loss(pred, blur.rgb)
+                if terms:
+                    total = total + self.event_weight * windows_loss(
+                        field_, self.crf, terms, T, self.sampling, self.event_params, contrast)
+                loss = float(total.detach())
+                if loss < best[0]:
+                    best = (loss, T.detach().clone(), float(e.detach()))
+                if it == iters:
+                    break
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+        finally:
+            for p, g in zip(frozen, grads):
+                p.requires_grad_(g)
+        loss, T_best, self.best_log_exposure = best
+        finite = bool(torch.isfinite(T_best).all()) and loss < float("inf")
+        if batch is None:          # events only: no depth to check inliers against
+            return TrackResult(T_best, loss, float("nan"), finite, iters)
+        inl = self.inlier_ratio(field_, batch, T_best)
+        return TrackResult(T_best, loss, inl, finite and inl >= self.min_inlier_ratio, iters)
+
+
+    @torch.no_grad()
+    def _initial_exposure(self, field_, batch: RaySet, T: torch.Tensor) -> float | None:
+        """Closed-form start for the frame's log exposure: the median over well-exposed pixels
+        of f^-1(observed rgb) - log(rendered radiance) at the predicted pose. Auto-exposure
+        can jump by more between frames than a few Adam steps move, so each frame starts
+        here instead of at the previous frame's value."""
+        m_ray = batch.has_rgb
+        if int(m_ray.sum()) < 16:
+            return None
+        sub = batch.select(torch.nonzero(m_ray)[:128, 0])
+        o, d = sub.to_world(T)
+        s = self.sampling
+        t = sample_depths(sub.target_t, s.near_m, s.far_m, s.n_uniform, s.n_surface,
+                          s.surface_range_m, perturb=False)
+        rad = render_rays(field_, o, d, t, s.truncation_m, True, None, None).rgb
+        ok = (sub.rgb > 0.04) & (sub.rgb < 0.96) & (rad > 1e-3)
+        if int(ok.sum()) < 16:
+            return None
+        diff = self.crf.curve.inverse(sub.rgb) - torch.log(rad.clamp_min(1e-6))
+        return float(diff[ok].median())
