@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+AUTO_DEPTH_FRAMES = 30
 HELP = "run Open3D's dense RGB-D SLAM or RGB-D odometry over a bag (or dataset folder)"
 
 
@@ -16,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder to write")
     parser.add_argument("--voxel", type=float, default=0.01,
                         help="TSDF voxel size in metres (open3d; default 0.01)")
-    parser.add_argument("--depth-max", type=float, default=3.0, help="max depth, metres")
+    parser.add_argument("--depth-max", type=float, default=None,
+                        help="max depth, metres (default: fit the scene, the 95th percentile "
+                        "of the first 30 frames' depth rounded up to 0.5 m, at least 3 m)")
     parser.add_argument("--odometry-method", choices=("hybrid", "point_to_plane", "intensity"),
                         default="hybrid", help="open3d-odometry loss (default hybrid)")
     parser.add_argument("--max-frames", type=int, default=None, help="first N frames only")
@@ -30,7 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slam_nodes.eval.baselines import run_open3d_odometry, run_open3d_slam, write_run
+    import itertools
+
+    from slam_nodes.eval.baselines import (auto_depth_max, run_open3d_odometry,
+                                           run_open3d_slam, write_run)
     from slam_nodes.eval.report import make_out_dir
     from slam_nodes.eval.rgbd_input import open_rgbd_input
     from slam_nodes.types import write_tum
@@ -39,16 +45,26 @@ def run(args: argparse.Namespace) -> int:
                           info_topic=args.camera_info_topic, max_frames=args.max_frames,
                           scale=args.scale)
     out = make_out_dir(args.out)  # fail before the (long) run, not after it
+    depth_max = args.depth_max
+    if depth_max is None:
+        sample = src.frames()
+        try:
+            depth_max = auto_depth_max(itertools.islice(sample, AUTO_DEPTH_FRAMES))
+        finally:
+            sample.close()  # closes the bag the sample was read from
+        print(f"depth_max {depth_max:g} m (fits the first {AUTO_DEPTH_FRAMES} frames' depth; "
+              "set --depth-max to override)")
     config = {"method": args.method, "input": str(args.input), "max_frames": args.max_frames,
-              "scale": args.scale, "depth_max_m": args.depth_max}
+              "scale": args.scale, "depth_max_m": depth_max,
+              "depth_max_auto": args.depth_max is None}
     if args.method == "open3d":
         config["voxel_size_m"] = args.voxel
         result = run_open3d_slam(src.frames(), src.camera, voxel_size_m=args.voxel,
-                                 depth_max_m=args.depth_max)
+                                 depth_max_m=depth_max)
     else:
         config["odometry_method"] = args.odometry_method
         result = run_open3d_odometry(src.frames(), src.camera, method=args.odometry_method,
-                                     depth_max_m=args.depth_max)
+                                     depth_max_m=depth_max)
     write_run(out, result, config)
     print(f"{args.method}: {len(result.trajectory)} frames from {src.description}, "
           f"{result.frames_per_s:.2f} frames/s, {len(result.lost)} lost")
