@@ -25,8 +25,8 @@ from typing import Any
 
 from slam_nodes.errors import ConfigError
 
-__all__ = ["from_dict", "to_dict", "merge", "unflatten", "read_config_source",
-           "read_params_file"]
+__all__ = ["from_dict", "coerce", "to_dict", "merge", "unflatten", "read_config_source",
+           "read_params_file", "NodeParams", "load_params", "save_params"]
 
 
 def _join(path: str, name: str) -> str:
@@ -216,3 +216,42 @@ def read_params_file(path: str | Path, node_name: str,
         else:
             params[k] = v
     return params
+
+
+class NodeParams:
+    """Base of a node's top-level params dataclass whose fields are section dataclasses with a
+    `validate()` method (plus plain values such as use_sim_time)."""
+
+    def validate(self):
+        """Validate every section; returns self."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(value):
+                value.validate()
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict | None):
+        """Build from nested (YAML) or dotted (ROS 2 flattened) keys; validate."""
+        return from_dict(cls, unflatten(data or {})).validate()
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+
+def load_params(cls: type, path: str | Path, node_name: str, overrides: dict | None = None):
+    """`cls.from_dict` of `node_name`'s ros__parameters in a ROS 2 params file with dotted
+    `overrides` on top; errors are prefixed with the file's path."""
+    params = read_params_file(path, node_name, overrides)
+    try:
+        return cls.from_dict(params)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
+
+
+def save_params(path: str | Path, config: Any, node_name: str) -> None:
+    """Write `config` as a ROS 2 params file (`node_name: ros__parameters: ...`)."""
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump({node_name: {"ros__parameters": to_dict(config)}},
+                                         sort_keys=False))

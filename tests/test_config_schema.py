@@ -7,7 +7,8 @@ from typing import Literal
 
 import pytest
 
-from slam_nodes.config_schema import from_dict, merge, to_dict, unflatten
+from slam_nodes.config_schema import (NodeParams, from_dict, load_params, merge, save_params,
+                                    to_dict, unflatten)
 from slam_nodes.errors import ConfigError
 
 
@@ -70,3 +71,30 @@ def test_unflatten_and_merge():
     base = {"a": {"b": 1, "c": 2}, "d": 1}
     assert merge(base, {"a": {"b": 5}}) == {"a": {"b": 5, "c": 2}, "d": 1}
     assert base["a"]["b"] == 1
+
+
+@dataclass
+class _Section:
+    rate_hz: float = 1.0
+
+    def validate(self) -> None:
+        if self.rate_hz <= 0:
+            raise ConfigError(f"sec.rate_hz must be > 0, got {self.rate_hz}")
+
+
+@dataclass
+class _Params(NodeParams):
+    sec: _Section = field(default_factory=_Section)
+    use_sim_time: bool = False
+
+
+def test_node_params_load_save_round_trip(tmp_path):
+    p = tmp_path / "params.yaml"
+    save_params(p, _Params(_Section(2.5), True), "my_node")
+    cfg = load_params(_Params, p, "my_node", overrides={"sec.rate_hz": 4})
+    assert cfg == _Params(_Section(4.0), True)
+    assert _Params.from_dict({"sec.rate_hz": 3}).sec.rate_hz == 3.0
+    with pytest.raises(ConfigError, match=r"params.yaml: sec.rate_hz must be > 0, got -1.0"):
+        load_params(_Params, p, "my_node", overrides={"sec.rate_hz": -1})
+    with pytest.raises(ConfigError, match="other_node: ros__parameters"):
+        load_params(_Params, p, "other_node")

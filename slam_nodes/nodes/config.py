@@ -16,14 +16,11 @@ for type and range with messages naming the parameter (ConfigError).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from slam_nodes.config_schema import from_dict, read_params_file, to_dict, unflatten
+from slam_nodes.config_schema import NodeParams, from_dict, load_params, save_params, unflatten
 from slam_nodes.errors import ConfigError
 
 NODE_NAME = "en_slam_node"
@@ -155,7 +152,7 @@ class OutputsConfig:
 
 
 @dataclass
-class SlamNodeConfig:
+class SlamNodeConfig(NodeParams):
     inputs: InputsConfig = field(default_factory=InputsConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     frames: FramesConfig = field(default_factory=FramesConfig)
@@ -163,21 +160,6 @@ class SlamNodeConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     use_sim_time: bool = False  # ROS 2's own parameter, accepted here so one file serves both
-
-    def validate(self) -> "SlamNodeConfig":
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if dataclasses.is_dataclass(value):
-                value.validate()
-        return self
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "SlamNodeConfig":
-        """Build from nested (YAML) or dotted (ROS 2 flattened) keys; validate."""
-        return from_dict(cls, unflatten(data or {})).validate()
-
-    def to_dict(self) -> dict:
-        return to_dict(self)
 
     def to_flat(self) -> dict[str, Any]:
         """Dotted parameter names -> values (what rclpy declares)."""
@@ -197,18 +179,13 @@ class SlamNodeConfig:
 def load_node_config(path: str | Path, node_name: str = NODE_NAME,
                      overrides: dict | None = None) -> SlamNodeConfig:
     """Read `node_name`'s ros__parameters from a ROS 2 params file; apply dotted overrides."""
-    params = read_params_file(path, node_name, overrides)
-    try:
-        return SlamNodeConfig.from_dict(params)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from err
+    return load_params(SlamNodeConfig, path, node_name, overrides)
 
 
 def save_node_config(path: str | Path, config: SlamNodeConfig,
                      node_name: str = NODE_NAME) -> None:
     """Write the config as a ROS 2 params file (into every results folder)."""
-    Path(path).write_text(yaml.safe_dump({node_name: {"ros__parameters": config.to_dict()}},
-                                         sort_keys=False))
+    save_params(path, config, node_name)
 
 
 # --------------------------------------------------------------------------- helpers

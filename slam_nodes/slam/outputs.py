@@ -22,10 +22,8 @@ from slam_nodes.types import write_tum
 CHECKPOINT_VERSION = 1
 
 
-def field_sdf_fn(system: SlamSystem, chunk: int = 65536):
-    """numpy world points [N, 3] -> SDF [N] in metres, evaluated without gradients."""
-    field = system.field
-    tr = system.config.render.truncation_m
+def _chunked(system: SlamSystem, head, scale: float, empty_shape: tuple, chunk: int):
+    """numpy world points [N, 3] -> head(points) * scale as numpy, in chunks, no gradients."""
 
     def fn(points: np.ndarray) -> np.ndarray:
         out = []
@@ -33,24 +31,19 @@ def field_sdf_fn(system: SlamSystem, chunk: int = 65536):
             for i in range(0, len(points), chunk):
                 x = torch.as_tensor(points[i:i + chunk], dtype=torch.float32,
                                     device=system.device)
-                out.append(field.sdf(x).cpu().numpy() * tr)
-        return np.concatenate(out) if out else np.zeros(0)
+                out.append(head(x).cpu().numpy() * scale)
+        return np.concatenate(out) if out else np.zeros(empty_shape)
     return fn
+
+
+def field_sdf_fn(system: SlamSystem, chunk: int = 65536):
+    """numpy world points [N, 3] -> SDF [N] in metres, evaluated without gradients."""
+    return _chunked(system, system.field.sdf, system.config.render.truncation_m, (0,), chunk)
 
 
 def field_color_fn(system: SlamSystem, chunk: int = 65536):
     """numpy world points [N, 3] -> RGB [N, 3] in [0, 1] from the colour head."""
-    field = system.field
-
-    def fn(points: np.ndarray) -> np.ndarray:
-        out = []
-        with torch.no_grad():
-            for i in range(0, len(points), chunk):
-                x = torch.as_tensor(points[i:i + chunk], dtype=torch.float32,
-                                    device=system.device)
-                out.append(field.color(x).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 3))
-    return fn
+    return _chunked(system, system.field.color, 1.0, (0, 3), chunk)
 
 
 class MapMesher:
