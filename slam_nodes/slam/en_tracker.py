@@ -18,10 +18,10 @@ from slam_nodes.field.render import render_rays, sample_depths
 from slam_nodes.slam.blur import blurred_rgb, exposure_poses
 from slam_nodes.slam.events import (EventCamera, EventLossParams, event_loss, guide_depth,
                                     render_log_intensity, sample_window_pixels)
-from slam_nodes.slam.geometry import apply_delta, to_torch_pose
+from slam_nodes.slam.geometry import to_torch_pose
 from slam_nodes.slam.objective import RaySampling, ray_objective
 from slam_nodes.slam.rays import RaySet
-from slam_nodes.slam.tracker import Tracker, TrackResult
+from slam_nodes.slam.tracker import Tracker, TrackResult, sample_measured
 
 
 @dataclass
@@ -136,10 +136,7 @@ class EnTracker(Tracker):
         batch = blur = None
         use_rgb = False
         if rays is not None:
-            measured = torch.nonzero(rays.target_t > 0)[:, 0]
-            pick = measured[torch.randint(len(measured), (min(self.n_rays, len(measured)),),
-                                          generator=generator, device=dev)]
-            batch = rays.select(pick)
+            batch = sample_measured(rays, self.n_rays, generator)
             use_rgb = bool(batch.has_rgb.any()) and self.weights.rgb > 0
             blur_ok = (self.blur_n_samples > 1 and ctx.exposure_s >= self.blur_min_exposure_s
                        and ctx.T_prev is not None and use_rgb)
@@ -154,61 +151,43 @@ class EnTracker(Tracker):
             e0 = self._initial_exposure(field_, batch, T_init)
             if e0 is not None:
                 ctx.log_exposure = e0
-        w = torch.zeros(3, device=dev, requires_grad=True)
-        dt = torch.zeros(3, device=dev, requires_grad=True)
         e = torch.tensor(float(ctx.log_exposure), device=dev,
                          requires_grad=self.crf is not None and use_rgb)
-        groups = [{"params": [w], "lr": self.lr_rot}, {"params": [dt], "lr": self.lr_trans}]
-        if e.requires_grad:
-            groups.append({"params": [e], "lr": self.lr_exposure})
-        opt = torch.optim.Adam(groups)
+        extra = [{"params": [e], "lr": self.lr_exposure}] if e.requires_grad else []
         frozen = list(field_.parameters()) + (list(self.crf.parameters()) if self.crf else [])
-        grads = [p.requires_grad for p in frozen]
-        for p in frozen:
-            p.requires_grad_(False)
         contrast = self.crf.event.contrast.detach() if self.crf is not None else 0.25
         T_prev = None if ctx.T_prev is None else to_torch_pose(ctx.T_prev, dev)
-        best = (float("inf"), T_init.detach().clone(), float(ctx.log_exposure))
-        try:
-            for it in range(iters + 1):
-                T = apply_delta(T_init, w, dt)
-                total = T.sum() * 0.0
-                if batch is not None:
-                    o, d = batch.to_world(T)
-                    resp = (lambda rad: self.crf.rgb(rad, e)) if self.crf is not None else None
-                    res = ray_objective(field_, o, d, batch.target_t, batch.rgb, batch.has_rgb,
-                                        self.sampling, self.weights, with_color=blur is None,
-                                        response=resp, generator=generator, perturb=False)
-                    total = total + res.total
-                if blur is not None:
-                    poses = exposure_poses(ctx.stamp_ns, ctx.exposure_s, self.blur_n_samples,
-                                           ctx.prev_stamp_ns, T_prev, T)
-                    s = self.sampling
-                    pred = blurred_rgb(field_, self.crf, blur.origins, blur.dirs, blur.target_t,
-                                       poses, e, s.truncation_m, s.near_m, s.far_m,
-                                       s.n_uniform, s.n_surface, s.surface_range_m)
-                    total = total + self.weights.rgb * rgb_loss(pred, blur.rgb)
-                if terms:
-                    total = total + self.event_weight * windows_loss(
-                        field_, self.crf, terms, T, self.sampling, self.event_params, contrast)
-                loss = float(total.detach())
-                if loss < best[0]:
-                    best = (loss, T.detach().clone(), float(e.detach()))
-                if it == iters:
-                    break
-                opt.zero_grad(set_to_none=True)
-                total.backward()
-                opt.step()
-        finally:
-            for p, g in zip(frozen, grads):
-                p.requires_grad_(g)
-        loss, T_best, self.best_log_exposure = best
+        resp = (lambda rad: self.crf.rgb(rad, e)) if self.crf is not None else None
+
+        def objective(T: torch.Tensor) -> torch.Tensor:
+            total = T.sum() * 0.0
+            if batch is not None:
+                o, d = batch.to_world(T)
+                res = ray_objective(field_, o, d, batch.target_t, batch.rgb, batch.has_rgb,
+                                    self.sampling, self.weights, with_color=blur is None,
+                                    response=resp, generator=generator, perturb=False)
+                total = total + res.total
+            if blur is not None:
+                poses = exposure_poses(ctx.stamp_ns, ctx.exposure_s, self.blur_n_samples,
+                                       ctx.prev_stamp_ns, T_prev, T)
+                s = self.sampling
+                pred = blurred_rgb(field_, self.crf, blur.origins, blur.dirs, blur.target_t,
+                                   poses, e, s.truncation_m, s.near_m, s.far_m,
+                                   s.n_uniform, s.n_surface, s.surface_range_m)
+                total = total + self.weights.rgb * rgb_loss(pred, blur.rgb)
+            if terms:
+                total = total + self.event_weight * windows_loss(
+                    field_, self.crf, terms, T, self.sampling, self.event_params, contrast)
+            return total
+
+        loss, T_best, self.best_log_exposure = self.descend(
+            T_init, objective, iters, frozen, extra, lambda: float(e.detach()),
+            float(ctx.log_exposure))
         finite = bool(torch.isfinite(T_best).all()) and loss < float("inf")
         if batch is None:          # events only: no depth to check inliers against
             return TrackResult(T_best, loss, float("nan"), finite, iters)
         inl = self.inlier_ratio(field_, batch, T_best)
         return TrackResult(T_best, loss, inl, finite and inl >= self.min_inlier_ratio, iters)
-
 
     @torch.no_grad()
     def _initial_exposure(self, field_, batch: RaySet, T: torch.Tensor) -> float | None:

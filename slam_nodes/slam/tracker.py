@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -47,43 +49,58 @@ class Tracker:
               generator: torch.Generator, n_iters: int | None = None) -> TrackResult:
         """Optimise T_world_rig [4, 4] from T_init against `rays` (rig frame)."""
         iters = self.n_iters if n_iters is None else n_iters
-        measured = torch.nonzero(rays.target_t > 0)[:, 0]
-        dev = T_init.device
-        w = torch.zeros(3, device=dev, requires_grad=True)
-        dt = torch.zeros(3, device=dev, requires_grad=True)
-        opt = torch.optim.Adam([{"params": [w], "lr": self.lr_rot},
-                                {"params": [dt], "lr": self.lr_trans}])
-        best = (float("inf"), T_init.detach().clone())
-        grads = [p.requires_grad for p in field.parameters()]
-        for p in field.parameters():
-            p.requires_grad_(False)
-        try:
-            # one batch for all iterations, so losses of different poses are comparable
-            pick = measured[torch.randint(len(measured), (min(self.n_rays, len(measured)),),
-                                          generator=generator, device=measured.device)]
-            batch = rays.select(pick)
-            for it in range(iters + 1):
-                T = apply_delta(T_init, w, dt)
-                o, d = batch.to_world(T)
-                res = ray_objective(field, o, d, batch.target_t, batch.rgb, batch.has_rgb,
-                                    self.sampling, self.weights, generator=generator,
-                                    perturb=False)
-                loss = float(res.total.detach())
-                if loss < best[0]:
-                    best = (loss, T.detach().clone())
-                if it == iters:
-                    break
-                opt.zero_grad(set_to_none=True)
-                res.total.backward()
-                opt.step()
-        finally:
-            for p, g in zip(field.parameters(), grads):
-                p.requires_grad_(g)
-        loss, T_best = best
+        # one batch for all iterations, so losses of different poses are comparable
+        batch = sample_measured(rays, self.n_rays, generator)
+
+        def objective(T: torch.Tensor) -> torch.Tensor:
+            o, d = batch.to_world(T)
+            return ray_objective(field, o, d, batch.target_t, batch.rgb, batch.has_rgb,
+                                 self.sampling, self.weights, generator=generator,
+                                 perturb=False).total
+
+        loss, T_best, _ = self.descend(T_init, objective, iters, field.parameters())
         inl = self.inlier_ratio(field, batch, T_best)
         ok = bool(torch.isfinite(T_best).all()) and loss < float("inf") and \
             inl >= self.min_inlier_ratio
         return TrackResult(T_best, loss, inl, ok, iters)
+
+    def descend(self, T_init: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor],
+                iters: int, frozen: Iterable[torch.nn.Parameter],
+                extra_groups: Sequence[dict] = (), snapshot: Callable[[], Any] | None = None,
+                initial: Any = None) -> tuple[float, torch.Tensor, Any]:
+        """Adam on a left-multiplied axis-angle + translation update of T_init [4, 4] (and on
+        `extra_groups`, Adam parameter groups) minimising objective(T) -> scalar tensor for
+        `iters` steps, with `frozen` parameters' gradients off meanwhile.
+
+        Returns (lowest loss, its pose [4, 4], snapshot() taken at that iteration), where the
+        third item is `initial` if no iteration had a finite loss.
+        """
+        dev = T_init.device
+        w = torch.zeros(3, device=dev, requires_grad=True)
+        dt = torch.zeros(3, device=dev, requires_grad=True)
+        opt = torch.optim.Adam([{"params": [w], "lr": self.lr_rot},
+                                {"params": [dt], "lr": self.lr_trans}, *extra_groups])
+        best = (float("inf"), T_init.detach().clone(), initial)
+        frozen = list(frozen)
+        grads = [p.requires_grad for p in frozen]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            for it in range(iters + 1):
+                T = apply_delta(T_init, w, dt)
+                total = objective(T)
+                loss = float(total.detach())
+                if loss < best[0]:
+                    best = (loss, T.detach().clone(), None if snapshot is None else snapshot())
+                if it == iters:
+                    break
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+        finally:
+            for p, g in zip(frozen, grads):
+                p.requires_grad_(g)
+        return best
 
     def inlier_ratio(self, field: SdfField, rays: RaySet, T: torch.Tensor) -> float:
         """Share of measured endpoints (o + t d at pose T) where the map's |SDF| is below the
@@ -94,3 +111,11 @@ class Tracker:
             sdf_m = field(pts, False)[0] * self.sampling.truncation_m
             ok = (sdf_m.abs() < self.inlier_threshold_m) & field.inside(pts)
         return float(ok.float().mean()) if len(ok) else 0.0
+
+
+def sample_measured(rays: RaySet, n: int, generator: torch.Generator) -> RaySet:
+    """min(n, measured) rays drawn with replacement among those with measured depth."""
+    measured = torch.nonzero(rays.target_t > 0)[:, 0]
+    pick = measured[torch.randint(len(measured), (min(n, len(measured)),),
+                                  generator=generator, device=measured.device)]
+    return rays.select(pick)
