@@ -26,7 +26,8 @@ from typing import Any
 from slam_nodes.errors import ConfigError
 
 __all__ = ["from_dict", "coerce", "to_dict", "merge", "unflatten", "read_config_source",
-           "read_params_file", "NodeParams", "load_params", "save_params"]
+           "read_params_file", "NodeParams", "load_params", "save_params", "check_positive",
+           "check_non_negative"]
 
 
 def _join(path: str, name: str) -> str:
@@ -125,6 +126,18 @@ def _describe(tp: Any) -> str:
     names = [getattr(a, "__name__", str(a)) for a in args]
     none = " or null" if type(None) in typing.get_args(tp) else ""
     return " or ".join(names) + none
+
+
+def check_positive(name: str, value: float) -> None:
+    """ConfigError naming parameter `name` unless value > 0 (NaN fails)."""
+    if not value > 0:
+        raise ConfigError(f"{name} must be > 0, got {value}")
+
+
+def check_non_negative(name: str, value: float) -> None:
+    """ConfigError naming parameter `name` unless value >= 0 (NaN fails)."""
+    if not value >= 0:
+        raise ConfigError(f"{name} must be >= 0, got {value}")
 
 
 def to_dict(config: Any) -> dict:

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slam_nodes.config_schema import NodeParams, from_dict, load_params, save_params, unflatten
+from slam_nodes.config_schema import (NodeParams, check_non_negative, check_positive, from_dict,
+                                      load_params, save_params, unflatten)
 from slam_nodes.errors import ConfigError
 
 NODE_NAME = "en_slam_node"
@@ -51,9 +52,9 @@ class InputsConfig:
         if self.sensor_qos not in ("best_effort", "reliable"):
             raise ConfigError(f"inputs.sensor_qos must be best_effort or reliable, "
                               f"got {self.sensor_qos!r}")
-        _positive("inputs.silent_warning_s", self.silent_warning_s)
-        _non_negative("inputs.max_frame_rate_hz", self.max_frame_rate_hz)
-        _positive("inputs.max_depth_m", self.max_depth_m)
+        check_positive("inputs.silent_warning_s", self.silent_warning_s)
+        check_non_negative("inputs.max_frame_rate_hz", self.max_frame_rate_hz)
+        check_positive("inputs.max_depth_m", self.max_depth_m)
 
 
 @dataclass
@@ -62,7 +63,7 @@ class SyncConfig:
     queue_size: int = 10
 
     def validate(self) -> None:
-        _non_negative("sync.sync_slop_s", self.sync_slop_s)
+        check_non_negative("sync.sync_slop_s", self.sync_slop_s)
         if self.queue_size < 1:
             raise ConfigError(f"sync.queue_size must be >= 1, got {self.queue_size}")
 
@@ -94,8 +95,8 @@ class FramesConfig:
             raise ConfigError(f"frames.body_to_camera must hold numbers: {err}") from err
         if abs(sum(v * v for v in vals[3:]) - 1.0) > 1e-3:
             raise ConfigError("frames.body_to_camera quaternion must have unit norm")
-        _non_negative("frames.transform_tolerance_s", self.transform_tolerance_s)
-        _positive("frames.tf_rate_hz", self.tf_rate_hz)
+        check_non_negative("frames.transform_tolerance_s", self.transform_tolerance_s)
+        check_positive("frames.tf_rate_hz", self.tf_rate_hz)
         for name in ("map_frame", "odom_frame"):
             if not getattr(self, name):
                 raise ConfigError(f"frames.{name} must not be empty")
@@ -110,8 +111,8 @@ class MeshConfig:
     map_cloud_max_points: int = 100_000
 
     def validate(self) -> None:
-        _positive("mesh.publish_period_s", self.publish_period_s)
-        _positive("mesh.block_size_m", self.block_size_m)
+        check_positive("mesh.publish_period_s", self.publish_period_s)
+        check_positive("mesh.block_size_m", self.block_size_m)
         if self.triangle_budget < 1:
             raise ConfigError("mesh.triangle_budget must be >= 1")
         if self.map_cloud_max_points < 1:
@@ -145,8 +146,8 @@ class OutputsConfig:
     map_save_dir: str = "maps"
 
     def validate(self) -> None:
-        _positive("outputs.render_period_s", self.render_period_s)
-        _positive("outputs.diagnostics_period_s", self.diagnostics_period_s)
+        check_positive("outputs.render_period_s", self.render_period_s)
+        check_positive("outputs.diagnostics_period_s", self.diagnostics_period_s)
         if self.path_max_poses < 1:
             raise ConfigError("outputs.path_max_poses must be >= 1")
 
@@ -188,19 +189,10 @@ def save_node_config(path: str | Path, config: SlamNodeConfig,
     save_params(path, config, node_name)
 
 
-# --------------------------------------------------------------------------- helpers
-def _positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"{name} must be > 0, got {value}")
-
-
-def _non_negative(name: str, value: float) -> None:
-    if not value >= 0:
-        raise ConfigError(f"{name} must be >= 0, got {value}")
-
-
 # kept for slam_nodes.nodes.asset_config until it imports slam_nodes.config_schema itself
 _unflatten = unflatten
+_positive = check_positive
+_non_negative = check_non_negative
 
 
 def _build(cls, data: dict, prefix: str):
