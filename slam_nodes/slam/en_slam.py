@@ -2,9 +2,10 @@
 term in the same field. Built by `build_en_slam_system(config)`.
 
 Composition (the core is reused, not copied): `EnSlamSystem` subclasses `SlamSystem` and swaps
-in `EnTracker` (same `track` signature as the core's Tracker, so the core's step, recovery and
-keyframe logic run unchanged) and `EnMapper` (same `optimise` signature as the core's Mapper).
-What they add:
+in `EnTracker` (slam_nodes.slam.en_tracker: same `track` signature as the core's Tracker and
+the same `Tracker.descend` loop, so the core's step, recovery and keyframe logic run unchanged)
+and `EnMapper` (slam_nodes.slam.en_mapper: the core's `Mapper.optimise` loop through its
+extension hooks). What they add:
 - the colour head's output is scene radiance; RGB = CRF(radiance, frame log exposure)
   (slam_nodes.field.crf). Tracking optimises the frame's log exposure with its pose; mapping
   refines keyframe exposures, the curve, the event gain and the contrast threshold C;
