@@ -17,7 +17,7 @@ Undistorted cameras only (Open3D's pinhole model); a distorted camera raises Eva
 Depth range: Open3D's 3 m default suits 7-Scenes (99 % of its depth is under 3.1 m) but cuts
 about half the pixels of our synthetic room (median depth 3 m, up to 5.7 m), which leaves
 too little geometry to pin the translation: on a slow synthetic room sequence the SLAM
-baseline scores 81 cm ATE at depth_max 3 m and 1.65 cm at 6 m. `auto_depth_max` picks a
+baseline (2 cm voxels) scores 81 cm ATE at depth_max 3 m and 1.65 cm at 6 m. `auto_depth_max` picks a
 depth_max that fits the scene (`slam-nodes baseline` uses it unless --depth-max is given).
 
 Known limitation (Open3D's, not fixed here on purpose): `track_frame_to_model` starts every
@@ -25,7 +25,7 @@ frame's ICP at the previous pose (no motion model; Open3D's API has no initial g
 6/3/1 iterations per pyramid level. On room-normal's fast hand-held segment (frames ~37-63 of
 the 30 Hz sequence, up to 4 degrees and 4 cm per frame, ~120 deg/s) it converges to wrong
 poses (step errors 7-20 cm from frame 42 on, after 0.2-0.5 cm before), the wrong poses are
-fused into the model and it never recovers: 150 cm ATE even at depth_max 6 m, where the
+fused into the model and it never recovers: 136-157 cm ATE at depth_max 4-6 m, where the
 same trajectory without the fast segment scores 1.0-1.65 cm (1 / 2 cm voxels). It is the
 iteration budget without a motion prior: the same loop with 20/10/5 iterations scores ~6 cm
 on the fast sequence. We keep Open3D's defaults (what its dense_slam.py example runs).
