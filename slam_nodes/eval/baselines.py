@@ -17,8 +17,9 @@ Undistorted cameras only (Open3D's pinhole model); a distorted camera raises Eva
 Depth range: Open3D's 3 m default suits 7-Scenes (99 % of its depth is under 3.1 m) but cuts
 about half the pixels of our synthetic room (median depth 3 m, up to 5.7 m), which leaves
 too little geometry to pin the translation: on a slow synthetic room sequence the SLAM
-baseline (2 cm voxels) scores 81 cm ATE at depth_max 3 m and 1.65 cm at 6 m. `auto_depth_max` picks a
-depth_max that fits the scene (`slam-nodes baseline` uses it unless --depth-max is given).
+baseline (2 cm voxels) scores 81 cm ATE at depth_max 3 m and 1.65 cm at 6 m.
+`auto_depth_max` picks a depth_max that fits the scene (`slam-nodes baseline` uses it
+unless --depth-max is given).
 
 Known limitation (Open3D's, not fixed here on purpose): `track_frame_to_model` starts every
 frame's ICP at the previous pose (no motion model; Open3D's API has no initial guess) with
