@@ -82,7 +82,8 @@ class EnSlamNode:
                               "LiDAR-only set (inputs.points alone) is not supported yet - "
                               "enable inputs.rgb or inputs.depth")
         self.last_scan = None
-        self.engine = engine if engine is not None else build_engine(config.engine)
+        self.engine = engine if engine is not None else build_engine(
+            config.engine, events=config.inputs.events)
         t, q = np.asarray(config.frames.body_to_camera[:3]), np.asarray(
             config.frames.body_to_camera[3:])
         self.T_body_cam = pose_from_tq(t, q)

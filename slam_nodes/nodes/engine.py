@@ -57,14 +57,18 @@ class SlamEngine(Protocol):
         """The current map as a triangle mesh (None before any frame)."""
 
 
-def build_engine(config: EngineConfig) -> SlamEngine:
-    """The engine named by `config.name` (ConfigError when it cannot be built here)."""
+def build_engine(config: EngineConfig, events: bool = False) -> SlamEngine:
+    """The engine named by `config.name` (ConfigError when it cannot be built here).
+
+    `events`: the node subscribes to an event camera; the neural engine is then the EN-SLAM
+    system (camera response + event loss) and each frame's events reach it.
+    """
     if config.name == "icp":
         from slam_nodes.nodes.icp_engine import IcpEngine
 
         return IcpEngine.from_options(config.options, seed=config.seed)
     if config.name == "en_slam":
-        return _NeuralEngineAdapter(_neural_config(config))
+        return _NeuralEngineAdapter(_neural_config(config), events=events)
     raise ConfigError(f"unknown engine {config.name!r}")
 
 
@@ -80,13 +84,21 @@ def _neural_config(config: EngineConfig) -> dict:
 class _NeuralEngineAdapter:
     """slam_nodes.slam's SlamSystem behind SlamEngine: reset rebuilds the system, the mesh is
     kept up to date incrementally by the engine's MapMesher (only dirty blocks re-meshed), and
-    `trajectory()` gives the bundle-adjusted poses."""
+    `trajectory()` gives the bundle-adjusted poses.
 
-    def __init__(self, options: dict) -> None:
-        from slam_nodes.slam.system import build_system
+    With `events=True` the system is the EN-SLAM one (slam_nodes.slam.en_slam) and the events
+    the node gathered since the previous frame (`frame.extra["events"]`, an EventBatch) are
+    stepped together with the frame.
+    """
 
+    def __init__(self, options: dict, events: bool = False) -> None:
+        if events:
+            from slam_nodes.slam.en_slam import build_en_slam_system as build
+        else:
+            from slam_nodes.slam.system import build_system as build
         self.options = options
-        self._build = build_system
+        self.events = events
+        self._build = build
         self.reset()
 
     def reset(self) -> None:
@@ -94,6 +106,11 @@ class _NeuralEngineAdapter:
         self._mesher = None
 
     def step(self, frame: RGBDFrame):
+        events = frame.extra.get("events")
+        if self.events and events is not None:
+            from slam_nodes.slam.en_slam import EnObservation
+
+            return self.system.step(EnObservation(frame.stamp_ns, frame, events))
         return self.system.step(frame)
 
     def trajectory(self):
