@@ -348,8 +348,11 @@ class EnSlamNode:
 
             rgb = cv2.resize(rgb, (camera.width, camera.height), interpolation=cv2.INTER_AREA)
         frame = RGBDFrame(item.stamp_ns, camera, rgb, depth)
-        if self.last_scan is not None:  # the latest LiDAR sweep (LidarScan, sensor frame)
+        if self.last_scan is not None:
+            # the LiDAR sweep (LidarScan, sensor frame) that arrived since the previous frame;
+            # handed over once, so a 10 Hz LiDAR is not reused by three 30 Hz frames
             frame.extra["scan"] = self.last_scan
+            self.last_scan = None
         if self.events:
             from slam_nodes.types import EventBatch
 

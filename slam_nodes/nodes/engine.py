@@ -106,12 +106,20 @@ class _NeuralEngineAdapter:
         self._mesher = None
 
     def step(self, frame: RGBDFrame):
+        from slam_nodes.slam.system import Observation
+
+        core = frame
+        scan = frame.extra.get("scan")
+        if scan is not None:
+            # RGB(-D) + LiDAR: the scan supervises the same field; its extrinsic T_rig_lidar
+            # (LiDAR -> camera optical frame) comes from engine.options.lidar.T_rig_lidar
+            core = Observation(frame.stamp_ns, rgbd=frame, lidar=scan)
         events = frame.extra.get("events")
         if self.events and events is not None:
             from slam_nodes.slam.en_slam import EnObservation
 
-            return self.system.step(EnObservation(frame.stamp_ns, frame, events))
-        return self.system.step(frame)
+            return self.system.step(EnObservation(frame.stamp_ns, core, events))
+        return self.system.step(core)
 
     def trajectory(self):
         return self.system.trajectory()
