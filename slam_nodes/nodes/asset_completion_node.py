@@ -137,8 +137,6 @@ class AssetCompletionNode:
     def _arrived(self, topic: str, msg) -> int:
         now = self.rt.now_ns()
         with self._lock:
-            if self.monitor.start_ns is None:
-                self.monitor.start_ns = now
             self.monitor.received(topic, now)
         return stamp_to_ns(msg.header.stamp)
 

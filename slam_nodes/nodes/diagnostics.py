@@ -46,6 +46,10 @@ class InputMonitor:
         self.topics.setdefault(topic, TopicStats(topic))
 
     def received(self, topic: str, now_ns: int) -> None:
+        """Count one arrival on `topic` at runtime time `now_ns` (the first one starts the
+        monitor's clock when no earlier reading did)."""
+        if self.start_ns is None:
+            self.start_ns = int(now_ns)
         st = self.topics.setdefault(topic, TopicStats(topic))
         st.received += 1
         st.arrivals_ns.append(int(now_ns))

@@ -237,8 +237,6 @@ class EnSlamNode:
     def _arrived(self, topic: str, msg) -> int:
         now = self.rt.now_ns()
         with self._lock:
-            if self.monitor.start_ns is None:
-                self.monitor.start_ns = now
             self.monitor.received(topic, now)
         return stamp_to_ns(msg.header.stamp)
 

@@ -29,6 +29,7 @@ from slam_nodes.runtime.interface import (
     QoSProfile,
     Reliability,
     ServiceResponse,
+    drain_workers,
     resolve_name,
 )
 
@@ -277,13 +278,7 @@ class DdsRuntime:
                     self._incompatible_handler(topic, reason)
 
     def _worker_loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(0.1)
-            self._wake.clear()
-            for work in self._workers:
-                more = True
-                while more and not self._stop.is_set():
-                    more = work()
+        drain_workers(self._workers, self._wake, self._stop)
 
     def spin(self, duration_s: float | None = None) -> None:
         """Spin until `stop()`, Ctrl-C or `duration_s` seconds (wall clock)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -171,3 +172,16 @@ def parse_remappings(items: list[str] | None) -> dict[str, str]:
             raise ConfigError(f"remapping {item!r} must look like 'from:=to'")
         out[src] = dst
     return out
+
+
+def drain_workers(workers: list[Callable[[], bool]], wake: threading.Event,
+                  stop: threading.Event) -> None:
+    """The worker thread of a live runtime: whenever `wake` is set (or every 0.1 s), run each
+    worker until it returns False (no more queued work), until `stop` is set."""
+    while not stop.is_set():
+        wake.wait(0.1)
+        wake.clear()
+        for work in workers:
+            more = True
+            while more and not stop.is_set():
+                more = work()

@@ -15,7 +15,13 @@ import logging
 import threading
 from typing import Any
 
-from slam_nodes.runtime.interface import Durability, QoSProfile, Reliability, ServiceResponse
+from slam_nodes.runtime.interface import (
+    Durability,
+    QoSProfile,
+    Reliability,
+    ServiceResponse,
+    drain_workers,
+)
 
 
 def _ros_type(typename: str):
@@ -135,13 +141,7 @@ class RclpyRuntime:
         return self.node.get_clock().now().nanoseconds
 
     def worker_loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(0.1)
-            self._wake.clear()
-            for work in self._workers:
-                more = True
-                while more and not self._stop.is_set():
-                    more = work()
+        drain_workers(self._workers, self._wake, self._stop)
 
     def stop(self) -> None:
         self._stop.set()
