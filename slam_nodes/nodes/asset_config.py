@@ -16,17 +16,13 @@ checked for type and range with ConfigError messages naming the parameter.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from slam_nodes.config_schema import (NodeParams, check_non_negative, check_positive, load_params,
+                                      save_params)
 from slam_nodes.errors import ConfigError
-
-# the SLAM node config's generic builders (same rules for both nodes; kept in one place)
-from slam_nodes.nodes.config import _build, _non_negative, _positive, _unflatten
 
 NODE_NAME = "asset_completion_node"
 
@@ -60,9 +56,9 @@ class AssetInputsConfig:
         if self.sensor_qos not in ("best_effort", "reliable"):
             raise ConfigError(f"inputs.sensor_qos must be best_effort or reliable, "
                               f"got {self.sensor_qos!r}")
-        _non_negative("inputs.pose_tolerance_s", self.pose_tolerance_s)
-        _non_negative("inputs.pose_wait_s", self.pose_wait_s)
-        _positive("inputs.silent_warning_s", self.silent_warning_s)
+        check_non_negative("inputs.pose_tolerance_s", self.pose_tolerance_s)
+        check_non_negative("inputs.pose_wait_s", self.pose_wait_s)
+        check_positive("inputs.silent_warning_s", self.silent_warning_s)
         for name in ("scan_stride", "max_points_per_scan", "queue_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"inputs.{name} must be >= 1, got {getattr(self, name)}")
@@ -88,9 +84,9 @@ class ObjectsConfig:
     max_map_points: int = 400_000  # world points kept for proposals (oldest dropped)
 
     def validate(self) -> None:
-        _non_negative("objects.box_margin", self.box_margin)
-        _positive("objects.assoc_radius_m", self.assoc_radius_m)
-        _non_negative("objects.floor_band_m", self.floor_band_m)
+        check_non_negative("objects.box_margin", self.box_margin)
+        check_positive("objects.assoc_radius_m", self.assoc_radius_m)
+        check_non_negative("objects.floor_band_m", self.floor_band_m)
         for name in ("max_points_per_object", "max_map_points"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"objects.{name} must be >= 1, got {getattr(self, name)}")
@@ -107,7 +103,7 @@ class ProposalsConfig:
 
     def validate(self) -> None:
         for name in ("distance_threshold_m", "min_height_m", "cluster_eps_m"):
-            _positive(f"proposals.{name}", getattr(self, name))
+            check_positive(f"proposals.{name}", getattr(self, name))
         if self.min_cluster_points < 3:
             raise ConfigError(f"proposals.min_cluster_points must be >= 3, "
                               f"got {self.min_cluster_points}")
@@ -132,7 +128,7 @@ class CompletionConfig:
     threads: int = 0  # torch CPU threads for completion (0 = leave torch's setting)
 
     def validate(self) -> None:
-        _non_negative("completion.period_s", self.period_s)
+        check_non_negative("completion.period_s", self.period_s)
         if self.min_new_points < 1:
             raise ConfigError(f"completion.min_new_points must be >= 1, got {self.min_new_points}")
         if self.num_samples < 1:
@@ -158,13 +154,13 @@ class AssetOutputsConfig:
     def validate(self) -> None:
         if not self.output_dir:
             raise ConfigError("outputs.output_dir must not be empty")
-        _positive("outputs.diagnostics_period_s", self.diagnostics_period_s)
+        check_positive("outputs.diagnostics_period_s", self.diagnostics_period_s)
         if self.splat_steps < 1 or self.marker_max_faces < 1:
             raise ConfigError("outputs.splat_steps and outputs.marker_max_faces must be >= 1")
 
 
 @dataclass
-class AssetNodeConfig:
+class AssetNodeConfig(NodeParams):
     inputs: AssetInputsConfig = field(default_factory=AssetInputsConfig)
     frames: AssetFramesConfig = field(default_factory=AssetFramesConfig)
     objects: ObjectsConfig = field(default_factory=ObjectsConfig)
@@ -173,51 +169,14 @@ class AssetNodeConfig:
     outputs: AssetOutputsConfig = field(default_factory=AssetOutputsConfig)
     use_sim_time: bool = False  # ROS 2's own parameter, accepted so one file serves both
 
-    def validate(self) -> "AssetNodeConfig":
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if dataclasses.is_dataclass(value):
-                value.validate()
-        return self
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "AssetNodeConfig":
-        """Build from nested (YAML) or dotted (ROS 2 flattened) keys; validate."""
-        return _build(cls, _unflatten(data or {}), "").validate()
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 def load_asset_config(path: str | Path, node_name: str = NODE_NAME,
                       overrides: dict[str, Any] | None = None) -> AssetNodeConfig:
     """Read `node_name`'s ros__parameters from a ROS 2 params file; apply dotted overrides."""
-    path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"cannot read params file {path}: {err}") from err
-    section = None
-    for key in (node_name, f"/{node_name}", "/**"):
-        if isinstance(doc, dict) and key in doc:
-            section = doc[key]
-            break
-    if not isinstance(section, dict) or "ros__parameters" not in section:
-        raise ConfigError(f"{path}: expected '{node_name}: ros__parameters: ...' at top level")
-    params = _unflatten(section["ros__parameters"] or {})
-    for k, v in _unflatten(overrides or {}).items():
-        if isinstance(v, dict) and isinstance(params.get(k), dict):
-            params[k] = {**params[k], **v}
-        else:
-            params[k] = v
-    try:
-        return AssetNodeConfig.from_dict(params)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from err
+    return load_params(AssetNodeConfig, path, node_name, overrides)
 
 
 def save_asset_config(path: str | Path, config: AssetNodeConfig,
                       node_name: str = NODE_NAME) -> None:
     """Write the config as a ROS 2 params file (into the output folder)."""
-    Path(path).write_text(yaml.safe_dump({node_name: {"ros__parameters": config.to_dict()}},
-                                         sort_keys=False))
+    save_params(path, config, node_name)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slam_nodes.config_schema import (NodeParams, check_non_negative, check_positive, from_dict,
-                                      load_params, save_params, unflatten)
+from slam_nodes.config_schema import (NodeParams, check_non_negative, check_positive, load_params,
+                                      save_params)
 from slam_nodes.errors import ConfigError
 
 NODE_NAME = "en_slam_node"
@@ -187,13 +187,3 @@ def save_node_config(path: str | Path, config: SlamNodeConfig,
                      node_name: str = NODE_NAME) -> None:
     """Write the config as a ROS 2 params file (into every results folder)."""
     save_params(path, config, node_name)
-
-
-# kept for slam_nodes.nodes.asset_config until it imports slam_nodes.config_schema itself
-_unflatten = unflatten
-_positive = check_positive
-_non_negative = check_non_negative
-
-
-def _build(cls, data: dict, prefix: str):
-    return from_dict(cls, data, prefix.rstrip("."))
