@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from slam_nodes.assets.types import ObjectObservation
-from slam_nodes.types.pose import invert_pose, transform_points
+from slam_nodes.types.pose import invert_pose, make_pose, transform_points
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +116,7 @@ def propose_objects(points_world: np.ndarray, distance_threshold_m: float = 0.05
         local = cl @ R
         lo, hi = local.min(0), local.max(0)
         lo[2] = -d  # bottom on the support plane (plane: n.p + d = 0)
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = R, R @ ((lo + hi) / 2)
+        T = make_pose(R, R @ ((lo + hi) / 2))
         size = hi - lo
         out.append(Detection3D(T, size, guess_class(size), 0.5, f"proposal_{k}", stamp_ns))
     return out

@@ -20,7 +20,7 @@ import numpy as np
 
 from slam_nodes.assets.observations import ObjectAccumulator, detections_from_msg, propose_objects
 from slam_nodes.assets.types import AssetError, ObjectObservation
-from slam_nodes.types.pose import transform_points
+from slam_nodes.types.pose import make_pose, transform_points
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +74,7 @@ def detections_from_objects_json(path: str | Path) -> list:
         objects = json.loads(Path(path).read_text())["objects"]
         out = []
         for o in objects:
-            T = np.eye(4)
-            T[:3, :3], T[:3, 3] = np.asarray(o["box_rotation"], float), np.asarray(o["box_centre"], float)
+            T = make_pose(np.asarray(o["box_rotation"], float), np.asarray(o["box_centre"], float))
             out.append(Detection3D(T, np.asarray(o["box_size"], float), str(o["class"]), 1.0,
                                    f"{o['class']}_{o['id']}", 0))
     except (OSError, ValueError, KeyError, TypeError) as err:

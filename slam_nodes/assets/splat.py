@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from slam_nodes.types.pose import make_pose
+
 logger = logging.getLogger(__name__)
 
 SH_C0 = 0.28209479177387814
@@ -53,9 +55,7 @@ def look_at_cameras(center: np.ndarray, radius_m: float, num_views: int, res: in
         right /= np.linalg.norm(right)
         down = np.cross(fwd, right)
         R = np.stack([right, down, fwd])  # rows: camera axes in world
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = R, -R @ eye
-        views.append(T)
+        views.append(make_pose(R, -R @ eye))
     f = res / (2 * np.tan(np.deg2rad(25)))
     K = np.array([[f, 0, res / 2], [0, f, res / 2], [0, 0, 1.0]])
     return np.stack(views), np.repeat(K[None], num_views, 0)
