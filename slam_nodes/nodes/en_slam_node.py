@@ -32,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from slam_nodes.errors import ConfigError, ConversionError, SlamNodesError
+from slam_nodes.msgs.markers import marker_array
 from slam_nodes.msgs.stamps import stamp_to_ns
 from slam_nodes.nodes import diagnostics as diag
 from slam_nodes.nodes.config import SlamNodeConfig
 from slam_nodes.nodes.engine import SlamEngine, build_engine
-from slam_nodes.nodes.mesh_blocks import MeshBlockPublisher, marker_array
+from slam_nodes.nodes.mesh_blocks import MeshBlockPublisher
 from slam_nodes.runtime.interface import (
     DEFAULT_QOS,
     LATCHED_QOS,

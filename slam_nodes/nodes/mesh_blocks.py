@@ -16,9 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from slam_nodes.msgs.geometry import pose_to_msg
-from slam_nodes.msgs.stamps import make_header
-from slam_nodes.msgs.typestore import msg_class
+from slam_nodes.msgs.markers import delete_marker, mesh_to_marker
 from slam_nodes.nodes.engine import MeshData
 
 MARKER_NS = "mesh"
@@ -102,41 +100,11 @@ class MeshBlockPublisher:
         return markers
 
     def _triangles(self, block: Block, stamp_ns: int, frame_id: str):
-        Point = msg_class("geometry_msgs/msg/Point")
-        Color = msg_class("std_msgs/msg/ColorRGBA")
-        pts = block.triangles.reshape(-1, 3).astype(np.float64).tolist()
-        cols = (block.colors.reshape(-1, 3).astype(np.float32) / 255.0).tolist()
-        m = _marker(block_id(block.key), stamp_ns, frame_id)
-        m.type = m.TRIANGLE_LIST
-        m.action = m.ADD
-        m.points = [Point(*p) for p in pts]  # positional: ~2x faster than keywords
-        m.colors = [Color(*c, 1.0) for c in cols]
-        return m
+        corners = block.triangles.reshape(-1, 3)
+        return mesh_to_marker(
+            corners, np.arange(len(corners)).reshape(-1, 3), block.colors.reshape(-1, 3),
+            frame_id=frame_id, stamp_ns=stamp_ns, ns=MARKER_NS, marker_id=block_id(block.key),
+            colour=(1.0, 1.0, 1.0, 1.0))
 
     def _delete(self, key, stamp_ns: int, frame_id: str):
-        m = _marker(block_id(key), stamp_ns, frame_id)
-        m.action = m.DELETE
-        return m
-
-
-def _marker(marker_id: int, stamp_ns: int, frame_id: str):
-    Marker = msg_class("visualization_msgs/msg/Marker")
-    Vec3 = msg_class("geometry_msgs/msg/Vector3")
-    Color = msg_class("std_msgs/msg/ColorRGBA")
-    Duration = msg_class("builtin_interfaces/msg/Duration")
-    Image = msg_class("sensor_msgs/msg/CompressedImage")
-    MeshFile = msg_class("visualization_msgs/msg/MeshFile")
-    return Marker(
-        header=make_header(stamp_ns, frame_id), ns=MARKER_NS, id=marker_id,
-        type=Marker.TRIANGLE_LIST, action=Marker.ADD, pose=pose_to_msg(np.eye(4)),
-        scale=Vec3(x=1.0, y=1.0, z=1.0), color=Color(r=1.0, g=1.0, b=1.0, a=1.0),
-        lifetime=Duration(sec=0, nanosec=0), frame_locked=False, points=[], colors=[],
-        texture_resource="", texture=Image(header=make_header(0, ""), format="",
-                                           data=np.zeros(0, np.uint8)),
-        uv_coordinates=[], text="", mesh_resource="",
-        mesh_file=MeshFile(filename="", data=np.zeros(0, np.uint8)),
-        mesh_use_embedded_materials=False)
-
-
-def marker_array(markers: list):
-    return msg_class("visualization_msgs/msg/MarkerArray")(markers=markers)
+        return delete_marker(MARKER_NS, block_id(key), frame_id, stamp_ns)
