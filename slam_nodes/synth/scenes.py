@@ -111,9 +111,6 @@ class Scene:
         mesh.visual.face_colors = rgba.astype(np.uint8)
         return mesh
 
-    def class_names(self) -> dict[int, str]:
-        return {i.instance_id: i.class_name for i in self.instances}
-
 
 class _Builder:
     """Accumulates instances and materials while a scene is built."""

@@ -34,8 +34,9 @@ from slam_nodes.synth.render import Renderer, luminance
 from slam_nodes.synth.scenes import Scene, build_scene
 from slam_nodes.synth.trajectories import SmoothTrajectory, pose_rates
 from slam_nodes.types import EventBatch
+from slam_nodes.types.pose import NS_PER_S
 
-NS = 1_000_000_000
+NS = NS_PER_S  # short name used throughout the synth package
 
 
 @dataclass
