@@ -126,12 +126,15 @@ def collect_observations(bag_path: str | Path, points_topic: str = "/points",
         raise AssetError(f"bag {bag_path}: no usable poses ({len(poses)}) or scans ({len(scans)})")
     poses.sort(key=lambda p: p[0])
     stamps = [p[0] for p in poses]
+    T_pose_sensor: dict[str, np.ndarray] = {}  # static: one /tf_static lookup per sensor frame
 
     def world_from(scan: CloudScan) -> tuple[np.ndarray, np.ndarray]:
         i = min(bisect_left(stamps, scan.stamp_ns), len(stamps) - 1)
         if i > 0 and abs(stamps[i - 1] - scan.stamp_ns) < abs(stamps[i] - scan.stamp_ns):
             i -= 1
-        T = poses[i][1] @ _T_pose_sensor(static_tf, pose_frame, scan.frame_id)
+        if scan.frame_id not in T_pose_sensor:
+            T_pose_sensor[scan.frame_id] = _T_pose_sensor(static_tf, pose_frame, scan.frame_id)
+        T = poses[i][1] @ T_pose_sensor[scan.frame_id]
         return transform_points(T, scan.points), T[:3, 3]
 
     acc = ObjectAccumulator(seed=seed)
