@@ -210,13 +210,13 @@ def _write_frame(ob: _OrderedBag, seq: Sequence, frame: SynthFrame) -> None:
 
     t = time.perf_counter()
     stamp = frame.stamp_ns
-    cam = seq.camera
+    info = camera_to_msg(seq.camera, stamp)  # depth is registered to colour: one CameraInfo serves both
     msgs = [("rgb", rgb_to_msg(frame.rgb, stamp, CAMERA_FRAME)),
-            ("rgb_info", camera_to_msg(cam, stamp)),
+            ("rgb_info", info),
             ("gt_pose", pose_stamped_to_msg(frame.T_world_cam, stamp, MAP_FRAME))]
     if frame.depth is not None:
         msgs += [("depth", depth_to_msg(frame.depth, stamp, CAMERA_FRAME, "16UC1")),
-                 ("depth_info", camera_to_msg(cam, stamp))]
+                 ("depth_info", info)]
     ob.timings["encode"] = ob.timings.get("encode", 0.0) + time.perf_counter() - t
     for key, msg in msgs:
         name, typename, _ = TOPICS[key]
