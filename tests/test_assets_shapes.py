@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slam_nodes.assets.shapes import CATEGORIES, HELD_OUT_SEEDS, TRAIN_SEEDS, make_shape, shape_mesh
+from slam_nodes.assets.shapes import CATEGORIES, HELD_OUT_SEEDS, TRAIN_SEEDS, VALIDATION_SEEDS, make_shape, shape_mesh
 
 
 @pytest.mark.parametrize("category", CATEGORIES)
@@ -28,3 +28,4 @@ def test_shape_box_and_mesh(category):
 
 def test_seed_ranges_are_disjoint():
     assert TRAIN_SEEDS.stop <= HELD_OUT_SEEDS.start
+    assert HELD_OUT_SEEDS.stop <= VALIDATION_SEEDS.start

@@ -4,7 +4,8 @@ Every shape lives in its metric object frame: origin at the centre of its boundi
 y left, z up (REP-103), metres. A shape is a union of coloured primitives; its SDF is the minimum of
 the primitives' SDFs (exact outside the parts, a bound inside) and its colour at a point is the colour
 of the nearest part. `make_shape(category, seed)` draws per-instance parameters from the seed, so a
-training run and a held-out evaluation set never share a seed (`TRAIN_SEEDS`, `HELD_OUT_SEEDS`).
+training run, a held-out evaluation set and a validation set (for choosing completion settings,
+never the held-out set) never share a seed (`TRAIN_SEEDS`, `HELD_OUT_SEEDS`, `VALIDATION_SEEDS`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 CATEGORIES: tuple[str, ...] = ("car", "pedestrian", "furniture", "barrel", "cone", "box")
 TRAIN_SEEDS = range(0, 1_000_000)
 HELD_OUT_SEEDS = range(1_000_000, 2_000_000)
+VALIDATION_SEEDS = range(2_000_000, 3_000_000)
 
 
 # ----------------------------------------------------------------------------- primitives
