@@ -10,14 +10,16 @@ Conventions shared by the kernels:
   each kernel is compiled for one array type), read as little-endian words byte by byte (no
   unaligned or byte-order dependent views); a trailing partial word is ignored (the caller
   warns about it);
-- state: int64 [S] carried across packets, read at entry and returned as a new array; the
-  input array is never modified, so a failed packet leaves the caller's state untouched;
-- outputs: EVT3 starts at one event slot per word (+12 slack slots for the branch-free
-  vector expansion) and doubles them when full; EVT2 and libcaer_cmp size them exactly by a
-  first counting pass (which also finds EVT2's undefined words). Results are trimmed (copied
-  when less than half of the allocation is used);
+- state: int64 [S] carried across packets. EVT3 updates it in place, only when the packet
+  decodes (its caller keeps that array); EVT2 and libcaer_cmp read it and return a new one.
+  Either way a failed packet leaves the caller's state untouched;
+- outputs: EVT3 starts at one event slot per word (+ slack) and doubles them when a vector
+  word might not fit; EVT2 and libcaer_cmp size them exactly by a first counting pass (which
+  also finds EVT2's undefined words). Results are trimmed (copied when less than half of the
+  allocation is used);
 - returns (error word index or -1, t int64 [N] ns, x uint16 [N], y uint16 [N],
-  p uint8 [N] 0/1, trig_t int64 [M] ns, trig_edge uint8 [M], trig_id uint8 [M], new state).
+  p uint8 [N] 0/1, trig_t int64 [M] ns, trig_edge uint8 [M], trig_id uint8 [M], then the
+  new state (EVT2, libcaer_cmp) or the largest x and y (EVT3, for the bounds check)).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from numba import njit
 
 # popcount of every 12-bit vector mask
 _POPCOUNT12 = np.array([bin(m).count("1") for m in range(4096)], dtype=np.int64)
-_SLACK = 12  # a vector word writes all its 12 (or 8) slots, then advances by its popcount
+_SLACK = 12  # libcaer_cmp: a vector word writes all its 8 slots, then advances by its popcount
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -80,9 +82,29 @@ def _vector(t, vec, fixed, p, k, t_ns, base, fixed_val, pol, mask, nbits):
     return k
 
 
+# index of the lowest set bit of every 12-bit mask (0 for mask 0, never looked up)
+_LOWEST_BIT12 = np.array([0] + [(m & -m).bit_length() - 1 for m in range(1, 4096)],
+                         dtype=np.uint8)
+_U1 = np.uint64(1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sparse_vector(t, x, y, p, k, t_ns, base, row, pol, mask):
+    """EVT3 vector: events at x = base + i for each set bit i of mask, one per set bit (real
+    sensors send mostly sparse masks, 0-1 bits of 12, so this beats filling all 12 slots).
+    k: uint64 next slot; returns the new one."""
+    while mask:
+        t[k] = t_ns
+        x[k] = (base + _LOWEST_BIT12[mask]) & 0xFFFF
+        y[k] = row
+        p[k] = pol
+        k += _U1
+        mask &= mask - 1
+    return k
+
+
 # EVT3 word codes that are not defined (DecodeError), as a bit set
 _EVT3_UNDEFINED = (1 << 1) | (1 << 11) | (1 << 12) | (1 << 13)
-_EVT3_EXIT = _EVT3_UNDEFINED | (1 << 10)  # words the main loop leaves to its caller
 
 
 @njit(cache=True, nogil=True)
@@ -117,55 +139,64 @@ def _time_high(high, w):
     return (roll << 24) | (th << 12)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, boundscheck=False)
 def _evt3_run(buf, i0, t, x, y, p, st):
-    """Decode words from i0 on (the stream has a valid time) until the end, a word that
-    needs the caller (EXT_TRIGGER or undefined), or full outputs; returns the index of the
-    first word not decoded.
+    """Decode words from i0 on (the stream has a valid time) until the end, an EXT_TRIGGER
+    or undefined word (left to the caller), or a vector word that might not fit in the
+    outputs; returns the index of the first word not decoded.
 
     st: int64 [8] = [high, low, has_time, row, base, pol, high_seen, k (events so far)],
-    loaded into locals and stored back. Common words are decoded without data-dependent
-    branches (a speculative ADDR_X write that only counts for ADDR_X, selects for the state
-    updates, TIME_HIGH kept as rollover count and 12-bit value so its dependency chain is
-    short) because word codes come in unpredictable order; the only branches are the vector
-    words and one rarely taken exit. The output arrays are never reassigned here,
-    which keeps the loop free of reference counting."""
-    n = len(buf) // 2
-    high, low, row, base, pol, k = st[0], st[1], st[3], st[4], st[5], st[7]
-    cap = len(t) - _SLACK
+    loaded into locals and stored back. Room: on entry len(t) - k >= words left + 2 _SLACK;
+    every word but a vector emits at most one event, so only vectors check it.
+    ADDR_X and ADDR_Y (2/3 or more of real streams, in unpredictable order) share one
+    branch-free path: a speculative event write that only counts for ADDR_X and a select
+    for the row; every other word takes a branch. Indices are unsigned because numba
+    wraps negative indices (a compare and select per access for signed ones). The output
+    arrays are never reassigned here, which keeps the loop free of reference counting."""
+    n = np.uint64(len(buf) // 2)
+    high, low, row, base, pol, k = st[0], st[1], st[3], st[4], st[5], np.uint64(st[7])
+    room = np.int64(len(t)) - 2 * _SLACK  # events that fit, less the slack
     t_ns = (high | low) * 1000
-    hi_roll, prev_th = high >> 24, (high >> 12) & 0xFFF
-    i = i0
-    for i in range(i0, n + 1):  # to n inclusive, so that i == n after the last word
-        if i == n:
-            break
-        w = _u16(buf, i)
+    i = np.uint64(i0)
+    while i < n:
+        w = np.int64(buf[i + i]) | (np.int64(buf[i + i + _U1]) << 8)  # uint64 index
         c = w >> 12
-        if ((_EVT3_EXIT >> c) & 1) | (k > cap):
-            break
-        if c == 4 or c == 5:  # VECT_12 / VECT_8: events at base + i, base advances
-            k = _vector(t, x, y, p, k, t_ns, base, row, pol, w & (0xFFF if c == 4 else 0xFF),
-                        12)
+        if (c & 0xD) == 0:  # ADDR_Y (0) or ADDR_X (2)
+            t[k] = t_ns
+            x[k] = w & 0x7FF
+            y[k] = row
+            p[k] = (w >> 11) & 1
+            k += np.uint64(c == 2)
+            row = w & 0x7FF if c == 0 else row
+        elif c == 6:  # TIME_LOW
+            low = w & 0xFFF
+            t_ns = (high | low) * 1000
+        elif c == 4 or c == 5:  # VECT_12 / VECT_8: events at base + i, base advances
+            if np.int64(k) - np.int64(i) > room - np.int64(n) - 11:
+                break  # 12 more events might not leave one slot per remaining word
+            k = _sparse_vector(t, x, y, p, k, t_ns, base, row, pol,
+                               w & (0xFFF if c == 4 else 0xFF))
             base = (base + (12 if c == 4 else 8)) & 0xFFFF
-            continue
-        # ADDR_X (2), ADDR_Y (0), VECT_BASE_X (3), TIME_LOW (6), ignored words
-        t[k] = t_ns
-        x[k] = w & 0x7FF
-        y[k] = row
-        p[k] = (w >> 11) & 1
-        k += c == 2
-        row = w & 0x7FF if c == 0 else row
-        base = w & 0x7FF if c == 3 else base
-        pol = (w >> 11) & 1 if c == 3 else pol
-        low = w & 0xFFF if c == 6 else low
-        th = w & 0xFFF
-        roll = (th < prev_th) & (prev_th - th > 10)
-        hi_roll = hi_roll + roll if c == 8 else hi_roll
-        prev_th = th if c == 8 else prev_th
-        t_ns = ((hi_roll << 24) | (prev_th << 12) | low) * 1000
-    high = (hi_roll << 24) | (prev_th << 12)
-    st[0], st[1], st[3], st[4], st[5], st[7] = high, low, row, base, pol, k
-    return i
+        elif c == 3:  # VECT_BASE_X
+            base = w & 0x7FF
+            pol = (w >> 11) & 1
+        elif c == 8:  # TIME_HIGH
+            high = _time_high(high, w)
+            t_ns = (high | low) * 1000
+        elif c == 10 or (_EVT3_UNDEFINED >> c) & 1:
+            break
+        i += _U1
+    st[0], st[1], st[3], st[4], st[5], st[7] = high, low, row, base, pol, np.int64(k)
+    return np.int64(i)
+
+
+@njit(cache=True, nogil=True)
+def _max(a, k):
+    """Largest of a[:k] (0 when k == 0); a loop the compiler vectorises."""
+    m = 0
+    for j in range(k):
+        m = max(m, np.int64(a[j]))
+    return m
 
 
 @njit(cache=True, nogil=True)
@@ -173,11 +204,13 @@ def decode_evt3(buf, state):
     """EVT3 words (see evt3.py for the layout and upstream conventions).
 
     state: int64 [6] = [high (rollover << 24 | time high << 12, µs), low (µs), has_time (0/1),
-    row (y), vector base (x), vector polarity].
-    Outputs start at one slot per word (enough unless vectors carry more than one event per
-    word on average) and double whenever they fill up."""
+    row (y), vector base (x), vector polarity], updated in place when the packet decodes
+    (left as it was when it holds an undefined word).
+    Returns (error word index or -1, t, x, y, p, trig_t, trig_edge, trig_id, x max, y max;
+    the maxima are 0 without events). Outputs start at one event slot per word (enough
+    unless vectors carry more than one event per word on average) and double when needed."""
     n = len(buf) // 2
-    t, x, y, p, trig_t, trig_e, trig_i = _alloc(n + _SLACK, min(n, 256) + 1)
+    t, x, y, p, trig_t, trig_e, trig_i = _alloc(n + 2 * _SLACK, min(n, 256) + 1)
     st = np.zeros(8, np.int64)
     st[:6] = state[:6]
     m = 0
@@ -186,11 +219,12 @@ def decode_evt3(buf, state):
         i = _evt3_run(buf, i, t, x, y, p, st)
         if i >= n:
             break
-        if st[7] > len(t) - _SLACK:
+        w = _u16(buf, i)
+        c = w >> 12
+        if c == 4 or c == 5:
             t, x, y, p = _grow(t, x, y, p, st[7])
             continue
-        w = _u16(buf, i)
-        if (_EVT3_UNDEFINED >> (w >> 12)) & 1:
+        if (_EVT3_UNDEFINED >> c) & 1:
             bad = 1
             break
         if m == len(trig_t):  # EXT_TRIGGER: edge (bit 0), id (bits 8-11)
@@ -202,13 +236,12 @@ def decode_evt3(buf, state):
         trig_i[m] = (w >> 8) & 0xF
         m += 1
         i += 1
-    new = state.copy()
     if bad:
-        return i, t[:0], x[:0], y[:0], p[:0], trig_t[:0], trig_e[:0], trig_i[:0], new
-    new[:6] = st[:6]
+        return i, t[:0], x[:0], y[:0], p[:0], trig_t[:0], trig_e[:0], trig_i[:0], 0, 0
+    state[:6] = st[:6]
     k = st[7]
     return (-1, _trim(t, k), _trim(x, k), _trim(y, k), _trim(p, k), trig_t[:m].copy(),
-            trig_e[:m].copy(), trig_i[:m].copy(), new)
+            trig_e[:m].copy(), trig_i[:m].copy(), _max(x, k), _max(y, k))
 
 
 @njit(cache=True, nogil=True)

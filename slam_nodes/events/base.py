@@ -17,7 +17,8 @@ class RawEvents:
     t: int64 [N] ns (sensor time or epoch time, see each codec); x, y: integer [N] pixels
     (uint16 from most codecs);
     p: uint8 [N] 0 (OFF) / 1 (ON). Trigger events: trig_t int64 [M] ns, trig_edge uint8 [M]
-    (0/1), trig_id uint8 [M].
+    (0/1), trig_id uint8 [M]. xy_max: (largest x, largest y) when the codec found them in
+    passing (compiled EVT3 kernel; (0, 0) without events), else None.
     """
 
     t: np.ndarray
@@ -27,6 +28,7 @@ class RawEvents:
     trig_t: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     trig_edge: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     trig_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
+    xy_max: tuple[int, int] | None = None
 
     @classmethod
     def empty(cls) -> "RawEvents":

@@ -232,8 +232,9 @@ class EventDecoder:
     def _finish_raw(self, raw: RawEvents, width: int, height: int, stamp_ns
                     ) -> tuple[EventBatch, TriggerEvents]:
         x, y, t, p = raw.x, raw.y, raw.t, raw.p
-        # two max reductions find the usual case (all inside) without building a mask
-        if width > 0 and height > 0 and len(x) and (x.max() >= width or y.max() >= height):
+        # the largest x and y find the usual case (all inside) without building a mask
+        x_max, y_max = raw.xy_max or ((x.max(), y.max()) if len(x) else (0, 0))
+        if width > 0 and height > 0 and (x_max >= width or y_max >= height):
             keep = (x < width) & (y < height)
             if not keep.all():
                 x, y, t, p = x[keep], y[keep], t[keep], p[keep]

@@ -19,9 +19,9 @@ Conventions follow event_camera_codecs (so its test checksums reproduce exactly)
   words other than time words before that are skipped);
 - a TIME_HIGH more than 10 below the previous one is a counter rollover (+2^24 µs).
 
-Two implementations share the state attributes below: the numpy reference in this module and
-the compiled kernel _kernels.decode_evt3 (implementation "auto" | "numpy" | "numba", see
-backend.py); they give bit-identical results.
+Two implementations share the carried state (an int64 array, Evt3Codec.state()): the numpy
+reference in this module and the compiled kernel _kernels.decode_evt3 (implementation
+"auto" | "numpy" | "numba", see backend.py); they give bit-identical results.
 """
 
 from __future__ import annotations
@@ -57,11 +57,14 @@ class Evt3Codec:
 
     def reset(self) -> None:
         """Forget all state (time, row, vector base), as at the start of a stream."""
-        self.high = 0  # rollover bits << 24 | time high << 12 (µs)
-        self.low = 0
-        self.has_time = False
-        self._high_seen = False
-        self.addr = AddressState()
+        # high (rollover bits << 24 | time high << 12, µs), low (µs), has_time (0/1), row,
+        # vector base, vector polarity; the compiled kernel updates it in place
+        self._state = np.zeros(6, dtype=np.int64)
+
+    @property
+    def has_time(self) -> bool:
+        """A TIME_HIGH and TIME_LOW have been seen: words now decode into events."""
+        return bool(self._state[2])
 
     def decode(self, buf: np.ndarray, time_base: int = 0) -> RawEvents:
         """Decode one packet (uint8 [B]); time_base is ignored (EVT3 carries sensor time).
@@ -74,21 +77,17 @@ class Evt3Codec:
 
     def state(self) -> tuple[int, ...]:
         """The carried state (high, low, has_time, row, vector base, vector polarity)."""
-        return (self.high, self.low, int(self.has_time), self.addr.row, self.addr.base,
-                self.addr.pol)
+        return tuple(self._state.tolist())
 
     def _decode_numba(self, buf: np.ndarray) -> RawEvents:
         buf = kernel_bytes(buf, 2, "evt3")
-        state = np.array(self.state(), dtype=np.int64)
-        err, t, x, y, p, trig_t, trig_edge, trig_id, new = kernels().decode_evt3(buf, state)
+        err, t, x, y, p, trig_t, trig_edge, trig_id, x_max, y_max = kernels().decode_evt3(
+            buf, self._state)
         if err >= 0:
             word = int(buf[2 * err]) | int(buf[2 * err + 1]) << 8
             raise DecodeError(f"evt3: undefined word code {word >> 12} at word {err} "
                               f"(0x{word:04x}); corrupt packet?")
-        high, low, has_time, row, base, pol = new.tolist()
-        self.high, self.low, self.has_time = high, low, bool(has_time)
-        self.addr = AddressState(row, base, pol)
-        return RawEvents(t, x, y, p, trig_t, trig_edge, trig_id)
+        return RawEvents(t, x, y, p, trig_t, trig_edge, trig_id, (x_max, y_max))
 
     def _decode_numpy(self, buf: np.ndarray) -> RawEvents:
         words = as_words(buf, "<u2", "evt3")
@@ -97,16 +96,21 @@ class Evt3Codec:
             i = int(np.flatnonzero(code_mask(code, _UNDEFINED))[0])
             raise DecodeError(f"evt3: undefined word code {int(code[i])} at word {i} "
                               f"(0x{int(words[i]):04x}); corrupt packet?")
+        # working copies of the state for this packet, stored back at the end
+        self.high, self.low, valid, row, base, pol = self._state.tolist()
+        self.valid, self.addr = bool(valid), AddressState(row, base, pol)
         parts = []
         self._high_seen = False  # a TIME_HIGH seen earlier in this packet (not yet valid)
         for i in range(0, len(words), BLOCK_WORDS):
             w, c = words[i:i + BLOCK_WORDS], code[i:i + BLOCK_WORDS]
-            if not self.has_time:
+            if not self.valid:
                 start = self._find_valid_time(w, c)
                 if start is None:
                     continue
                 w, c = w[start:], c[start:]
             parts.append(self._decode_valid(w, c))
+        self._state[:] = (self.high, self.low, int(self.valid), self.addr.row, self.addr.base,
+                          self.addr.pol)
         return concat_raw(parts)
 
     def _find_valid_time(self, words: np.ndarray, code: np.ndarray) -> int | None:
@@ -127,7 +131,7 @@ class Evt3Codec:
                                             detect_rollover=True)
         if len(lows) == 0:
             return None
-        self.has_time = True
+        self.valid = True
         return end
 
     def _decode_valid(self, words: np.ndarray, code: np.ndarray) -> RawEvents:
