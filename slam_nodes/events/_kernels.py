@@ -86,6 +86,7 @@ def _vector(t, vec, fixed, p, k, t_ns, base, fixed_val, pol, mask, nbits):
 _LOWEST_BIT12 = np.array([0] + [(m & -m).bit_length() - 1 for m in range(1, 4096)],
                          dtype=np.uint8)
 _U1 = np.uint64(1)
+_U2 = np.uint64(2)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -95,7 +96,7 @@ def _sparse_vector(t, x, y, p, k, t_ns, base, row, pol, mask):
     k: uint64 next slot; returns the new one."""
     while mask:
         t[k] = t_ns
-        x[k] = (base + _LOWEST_BIT12[mask]) & 0xFFFF
+        x[k] = (base + np.int64(_LOWEST_BIT12[mask])) & 0xFFFF
         y[k] = row
         p[k] = pol
         k += _U1
@@ -105,6 +106,7 @@ def _sparse_vector(t, x, y, p, k, t_ns, base, row, pol, mask):
 
 # EVT3 word codes that are not defined (DecodeError), as a bit set
 _EVT3_UNDEFINED = (1 << 1) | (1 << 11) | (1 << 12) | (1 << 13)
+_EVT3_EXIT = _EVT3_UNDEFINED | (1 << 10)  # words the main loop leaves to its caller
 
 
 @njit(cache=True, nogil=True)
@@ -155,11 +157,10 @@ def _evt3_run(buf, i0, t, x, y, p, st):
     arrays are never reassigned here, which keeps the loop free of reference counting."""
     n = np.uint64(len(buf) // 2)
     high, low, row, base, pol, k = st[0], st[1], st[3], st[4], st[5], np.uint64(st[7])
-    room = np.int64(len(t)) - 2 * _SLACK  # events that fit, less the slack
     t_ns = (high | low) * 1000
     i = np.uint64(i0)
     while i < n:
-        w = np.int64(buf[i + i]) | (np.int64(buf[i + i + _U1]) << 8)  # uint64 index
+        w = np.int64(buf[_U2 * i]) | (np.int64(buf[_U2 * i + _U1]) << 8)  # uint64 index
         c = w >> 12
         if (c & 0xD) == 0:  # ADDR_Y (0) or ADDR_X (2)
             t[k] = t_ns
@@ -172,7 +173,7 @@ def _evt3_run(buf, i0, t, x, y, p, st):
             low = w & 0xFFF
             t_ns = (high | low) * 1000
         elif c == 4 or c == 5:  # VECT_12 / VECT_8: events at base + i, base advances
-            if np.int64(k) - np.int64(i) > room - np.int64(n) - 11:
+            if np.int64(len(t)) - np.int64(k) < np.int64(n) - np.int64(i) + 2 * _SLACK:
                 break  # 12 more events might not leave one slot per remaining word
             k = _sparse_vector(t, x, y, p, k, t_ns, base, row, pol,
                                w & (0xFFF if c == 4 else 0xFF))
@@ -183,7 +184,7 @@ def _evt3_run(buf, i0, t, x, y, p, st):
         elif c == 8:  # TIME_HIGH
             high = _time_high(high, w)
             t_ns = (high | low) * 1000
-        elif c == 10 or (_EVT3_UNDEFINED >> c) & 1:
+        elif (_EVT3_EXIT >> c) & 1:
             break
         i += _U1
     st[0], st[1], st[3], st[4], st[5], st[7] = high, low, row, base, pol, np.int64(k)
@@ -192,11 +193,14 @@ def _evt3_run(buf, i0, t, x, y, p, st):
 
 @njit(cache=True, nogil=True)
 def _max(a, k):
-    """Largest of a[:k] (0 when k == 0); a loop the compiler vectorises."""
-    m = 0
-    for j in range(k):
-        m = max(m, np.int64(a[j]))
-    return m
+    """Largest of a[:k] (0 when k == 0); kept in a's dtype so the loop vectorises."""
+    if k == 0:
+        return 0
+    m = a[0]
+    for j in range(1, k):
+        v = a[j]
+        m = v if v > m else m
+    return np.int64(m)
 
 
 @njit(cache=True, nogil=True)
