@@ -40,7 +40,8 @@ import numpy as np
 
 from slam_nodes.events import dvs_event_array_cdr, encode_evt3, encode_mono, make_decoder
 from slam_nodes.events.evt2 import Evt2Codec
-from slam_nodes.events.raw import _to_batch, parse_raw_header
+from slam_nodes.events.base import to_batch
+from slam_nodes.events.raw import parse_raw_header
 from slam_nodes.types import EventBatch
 
 PACKET = "event_camera_msgs/msg/EventPacket"
@@ -100,7 +101,7 @@ def _packets(encoding, chunks, impl, width=1280, height=720, time_bases=None):
 
 def _evt2(chunks, impl, width=640, height=480):
     codec = Evt2Codec(impl)
-    return sum(len(_to_batch(codec.decode(c), width, height)[0]) for c in chunks)
+    return sum(len(to_batch(codec.decode(c), width, height)[0]) for c in chunks)
 
 
 def _mono_plain(chunks):

@@ -18,7 +18,7 @@ Conventions shared by the kernels:
   also finds EVT2's undefined words). Results are trimmed (copied when less than half of the
   allocation is used);
 - returns (error word index or -1, t int64 [N] ns, x uint16 [N], y uint16 [N],
-  p uint8 [N] 0/1, trig_t int64 [M] ns, trig_edge uint8 [M], trig_id uint8 [M], then the
+  p int8 [N] +1/-1, trig_t int64 [M] ns, trig_edge int8 [M], trig_id uint8 [M], then the
   new state (EVT2, libcaer_cmp) or the largest x and y (EVT3, for the bounds check)).
 """
 
@@ -47,7 +47,7 @@ def _u32(buf, i):
 @njit(cache=True, nogil=True)
 def _alloc(n_ev, n_trig):
     return (np.empty(n_ev, np.int64), np.empty(n_ev, np.uint16), np.empty(n_ev, np.uint16),
-            np.empty(n_ev, np.uint8), np.empty(n_trig, np.int64), np.empty(n_trig, np.uint8),
+            np.empty(n_ev, np.int8), np.empty(n_trig, np.int64), np.empty(n_trig, np.int8),
             np.empty(n_trig, np.uint8))
 
 
@@ -56,7 +56,7 @@ def _grow(t, x, y, p, k):
     """Copies of the first k entries in arrays of twice the capacity."""
     cap = 2 * len(t)
     t2, x2, y2, p2 = np.empty(cap, np.int64), np.empty(cap, np.uint16), \
-        np.empty(cap, np.uint16), np.empty(cap, np.uint8)
+        np.empty(cap, np.uint16), np.empty(cap, np.int8)
     t2[:k], x2[:k], y2[:k], p2[:k] = t[:k], x[:k], y[:k], p[:k]
     return t2, x2, y2, p2
 
@@ -68,14 +68,15 @@ def _trim(a, k):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _vector(t, vec, fixed, p, k, t_ns, base, fixed_val, pol, mask, nbits):
+def _vector(t, vec, fixed, p, k, t_ns, base, fixed_val, sign, mask, nbits):
     """Events at vec = base + i for each set bit i of mask (nbits wide); returns the new
     count. Every slot is written and the count advances by the bit: no branch per bit (the
-    constant fields are filled for all nbits slots first, a loop the compiler vectorises)."""
+    constant fields are filled for all nbits slots first, a loop the compiler vectorises).
+    sign: polarity +1 ON / -1 OFF."""
     for b in range(nbits):
         t[k + b] = t_ns
         fixed[k + b] = fixed_val
-        p[k + b] = pol
+        p[k + b] = sign
     for b in range(nbits):
         vec[k] = (base + b) & 0xFFFF
         k += (mask >> b) & 1
@@ -90,15 +91,15 @@ _U2 = np.uint64(2)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sparse_vector(t, x, y, p, k, t_ns, base, row, pol, mask):
+def _sparse_vector(t, x, y, p, k, t_ns, base, row, sign, mask):
     """EVT3 vector: events at x = base + i for each set bit i of mask, one per set bit (real
     sensors send mostly sparse masks, 0-1 bits of 12, so this beats filling all 12 slots).
-    k: uint64 next slot; returns the new one."""
+    sign: +1 ON / -1 OFF; k: uint64 next slot; returns the new one."""
     while mask:
         t[k] = t_ns
         x[k] = (base + np.int64(_LOWEST_BIT12[mask])) & 0xFFFF
         y[k] = row
-        p[k] = pol
+        p[k] = sign
         k += _U1
         mask &= mask - 1
     return k
@@ -166,7 +167,7 @@ def _evt3_run(buf, i0, t, x, y, p, st):
             t[k] = t_ns
             x[k] = w & 0x7FF
             y[k] = row
-            p[k] = (w >> 11) & 1
+            p[k] = ((w >> 10) & 2) - 1  # bit 11: +1 ON, -1 OFF
             k += np.uint64(c == 2)
             row = w & 0x7FF if c == 0 else row
         elif c == 6:  # TIME_LOW
@@ -175,7 +176,7 @@ def _evt3_run(buf, i0, t, x, y, p, st):
         elif c == 4 or c == 5:  # VECT_12 / VECT_8: events at base + i, base advances
             if np.int64(len(t)) - np.int64(k) < np.int64(n) - np.int64(i) + 2 * _SLACK:
                 break  # 12 more events might not leave one slot per remaining word
-            k = _sparse_vector(t, x, y, p, k, t_ns, base, row, pol,
+            k = _sparse_vector(t, x, y, p, k, t_ns, base, row, 2 * pol - 1,
                                w & (0xFFF if c == 4 else 0xFF))
             base = (base + (12 if c == 4 else 8)) & 0xFFFF
         elif c == 3:  # VECT_BASE_X
@@ -279,7 +280,7 @@ def decode_evt2(buf, state):
             t[k] = ((high << 6) | ((w >> 22) & 0x3F)) * 1000
             x[k] = (w >> 11) & 0x7FF
             y[k] = w & 0x7FF
-            p[k] = c
+            p[k] = 2 * c - 1
             k += 1
         elif c == 8:  # TIME_HIGH: any step back is a 28-bit rollover
             th = w & 0x0FFFFFFF
@@ -321,10 +322,10 @@ def decode_libcaer_cmp(buf, time_base, state):
             t[k] = t_ns
             x[k] = col
             y[k] = w & 0x7FF
-            p[k] = (w >> 11) & 1
+            p[k] = ((w >> 10) & 2) - 1
             k += 1
         elif c == 5:  # VECT_8 along y
-            k = _vector(t, y, x, p, k, t_ns, base, col, pol, w & 0xFF, 8)
+            k = _vector(t, y, x, p, k, t_ns, base, col, 2 * pol - 1, w & 0xFF, 8)
             base = (base + 8) & 0xFFFF
         elif c == 0:
             high = (w & 0xFFF) << 12

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from slam_nodes.events.base import signed_polarity
+
 # popcount of every 12-bit vector mask, and the positions of its set bits: the bits of mask m
 # are _BIT_POS[_BIT_START[m] : _BIT_START[m] + _POPCOUNT12[m]]
 _BITS12 = np.unpackbits(np.arange(4096, dtype="<u2").view(np.uint8).reshape(-1, 2), axis=1,
@@ -132,7 +134,8 @@ def expand_vectors(words: np.ndarray, code: np.ndarray, emit_idx: np.ndarray, ba
     Every emitter is reduced to (start, bit mask, polarity) -- a single event is start = its
     coordinate, mask = 1 -- and events are laid out by repeating each emitter popcount times
     and looking up the position of its k-th set bit in a table (no 2-D unpacking, no sort).
-    Returns (emitter position [E] into emit_idx, coordinate uint16 [E], polarity uint8 [E]).
+    Returns (emitter position [E] into emit_idx, coordinate uint16 [E], polarity int8 [E]
+    +1 / -1).
     """
     vec_code_bits = code_bits(*vector_bits)
     ew = words.take(emit_idx)
@@ -171,4 +174,4 @@ def expand_vectors(words: np.ndarray, code: np.ndarray, emit_idx: np.ndarray, ba
     delta = (_BIT_START.take(mask_e) - first_slot).take(owner)
     bit = _BIT_POS.take(np.arange(len(owner)) + delta)
     coord = ((start_e.take(owner) + bit) & 0xFFFF).astype(np.uint16)
-    return owner, coord, pol_e.take(owner)
+    return owner, coord, signed_polarity(pol_e.take(owner))

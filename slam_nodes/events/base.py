@@ -1,4 +1,5 @@
-"""What every packet codec returns, and helpers to view a byte buffer as words."""
+"""What every packet codec returns, how it becomes an EventBatch, and helpers to view a byte
+buffer as words."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from slam_nodes.types import EventBatch, TriggerEvents
 
 logger = logging.getLogger(__name__)
 
@@ -16,8 +19,9 @@ class RawEvents:
 
     t: int64 [N] ns (sensor time or epoch time, see each codec); x, y: integer [N] pixels
     (uint16 from most codecs);
-    p: uint8 [N] 0 (OFF) / 1 (ON). Trigger events: trig_t int64 [M] ns, trig_edge uint8 [M]
-    (0/1), trig_id uint8 [M]. xy_max: (largest x, largest y) when the codec found them in
+    p: int8 [N] +1 (ON) / -1 (OFF). Trigger events: trig_t int64 [M] ns, trig_edge int8 [M]
+    (0/1), trig_id uint8 [M]. These are EventBatch's and TriggerEvents' dtypes, so building
+    them copies nothing. xy_max: (largest x, largest y) when the codec found them in
     passing (compiled EVT3 kernel; (0, 0) without events), else None.
     """
 
@@ -26,20 +30,39 @@ class RawEvents:
     y: np.ndarray
     p: np.ndarray
     trig_t: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    trig_edge: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
+    trig_edge: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
     trig_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     xy_max: tuple[int, int] | None = None
 
     @classmethod
     def empty(cls) -> "RawEvents":
         u16 = np.zeros(0, dtype=np.uint16)
-        return cls(np.zeros(0, dtype=np.int64), u16, u16, np.zeros(0, dtype=np.uint8))
+        return cls(np.zeros(0, dtype=np.int64), u16, u16, np.zeros(0, dtype=np.int8))
 
 
-def signed_polarity(p: np.ndarray) -> np.ndarray:
-    """int8 [N] +1 / -1 of codec polarities 1 / 0 (uint8 is reinterpreted, not copied)."""
-    q = p.view(np.int8) if p.dtype == np.uint8 else p.astype(np.int8)
-    return (q << 1) - 1
+def to_batch(raw: RawEvents, width: int, height: int
+             ) -> tuple[EventBatch, TriggerEvents, int]:
+    """(events inside width x height, triggers, number of events dropped outside); nothing is
+    dropped when the size is unknown (0). Copies nothing when all events are inside."""
+    x, y, t, p = raw.x, raw.y, raw.t, raw.p
+    dropped = 0
+    # the largest x and y find the usual case (all inside) without building a mask
+    x_max, y_max = raw.xy_max or ((x.max(), y.max()) if len(x) else (0, 0))
+    if width > 0 and height > 0 and (x_max >= width or y_max >= height):
+        keep = (x < width) & (y < height)
+        dropped = int(len(keep) - np.count_nonzero(keep))
+        if dropped:
+            x, y, t, p = x[keep], y[keep], t[keep], p[keep]
+    return (EventBatch(t, x, y, p, width, height),
+            TriggerEvents(raw.trig_t, raw.trig_edge, raw.trig_id), dropped)
+
+
+def signed_polarity(bit: np.ndarray) -> np.ndarray:
+    """int8 [N] +1 (ON) / -1 (OFF) of polarity bits 1 / 0 (any integer dtype)."""
+    out = bit.astype(np.int8)
+    out <<= 1
+    out -= 1
+    return out
 
 
 def as_uint8(buf) -> np.ndarray:

@@ -28,7 +28,7 @@ import numpy as np
 
 from slam_nodes.errors import DecodeError
 from slam_nodes.events.backend import resolve_implementation
-from slam_nodes.events.base import RawEvents, as_uint8, signed_polarity
+from slam_nodes.events.base import RawEvents, as_uint8, to_batch
 from slam_nodes.events.dvs import (DVS_EVENT_ARRAY, decode_dvs_cdr, decode_dvs_msg,
                                    decode_dvs_ros1)
 from slam_nodes.events.evt3 import Evt3Codec
@@ -231,18 +231,9 @@ class EventDecoder:
 
     def _finish_raw(self, raw: RawEvents, width: int, height: int, stamp_ns
                     ) -> tuple[EventBatch, TriggerEvents]:
-        x, y, t, p = raw.x, raw.y, raw.t, raw.p
-        # the largest x and y find the usual case (all inside) without building a mask
-        x_max, y_max = raw.xy_max or ((x.max(), y.max()) if len(x) else (0, 0))
-        if width > 0 and height > 0 and (x_max >= width or y_max >= height):
-            keep = (x < width) & (y < height)
-            if not keep.all():
-                x, y, t, p = x[keep], y[keep], t[keep], p[keep]
-                self._count_dropped(int(len(keep) - np.count_nonzero(keep)), width, height,
-                                    stamp_ns)
-        batch = EventBatch(t, x.astype(np.uint16, copy=False), y.astype(np.uint16, copy=False),
-                           signed_polarity(p), width, height)
-        trig = TriggerEvents(raw.trig_t, raw.trig_edge, raw.trig_id)
+        batch, trig, dropped = to_batch(raw, width, height)
+        if dropped:
+            self._count_dropped(dropped, width, height, stamp_ns)
         return self._finish(batch, trig, stamp_ns)
 
     def _finish(self, batch: EventBatch, trig: TriggerEvents, stamp_ns

@@ -20,7 +20,7 @@ import numpy as np
 from slam_nodes.errors import DecodeError
 from slam_nodes.events._words import carried, code_bits, code_mask, setters_before
 from slam_nodes.events.backend import kernels, resolve_implementation
-from slam_nodes.events.base import RawEvents, as_words, kernel_bytes
+from slam_nodes.events.base import RawEvents, as_words, kernel_bytes, signed_polarity
 
 CD_OFF, CD_ON, TIME_HIGH, EXT_TRIGGER = 0, 1, 8, 10
 _UNDEFINED = code_bits(2, 3, 4, 5, 6, 7, 9, 11, 12, 13)
@@ -90,12 +90,12 @@ class Evt2Codec:
         is_cd = ukind <= CD_ON
         if is_cd.all():
             return RawEvents(t, ((uw >> 11) & 0x7FF).astype(np.uint16),
-                             (uw & 0x7FF).astype(np.uint16), ukind.astype(np.uint8))
+                             (uw & 0x7FF).astype(np.uint16), signed_polarity(ukind))
         cw = uw[is_cd]
         out = RawEvents(t[is_cd], ((cw >> 11) & 0x7FF).astype(np.uint16),
-                        (cw & 0x7FF).astype(np.uint16), ukind[is_cd].astype(np.uint8))
+                        (cw & 0x7FF).astype(np.uint16), signed_polarity(ukind[is_cd]))
         tw = uw[~is_cd]
         out.trig_t = t[~is_cd]
-        out.trig_edge = (tw & 1).astype(np.uint8)
+        out.trig_edge = (tw & 1).astype(np.int8)
         out.trig_id = ((tw >> 8) & 0x1F).astype(np.uint8)
         return out

@@ -33,7 +33,7 @@ from slam_nodes.events._words import (AddressState, carried, code_bits, code_mas
                                       expand_vectors, setters_before, word_times)
 from slam_nodes.events.backend import kernels, resolve_implementation
 from slam_nodes.events.base import (BLOCK_WORDS, RawEvents, as_words, concat_raw,
-                                    kernel_bytes)
+                                    kernel_bytes, signed_polarity)
 
 ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8, TIME_LOW = 0, 2, 3, 4, 5, 6
 TIME_HIGH, EXT_TRIGGER = 8, 10
@@ -149,7 +149,7 @@ class Evt3Codec:
         if len(users) != len(emit):  # trigger words among the time users
             is_trig = code.take(users) == EXT_TRIGGER
             trig_words = words[users[is_trig]]
-            out_trig = (t_users[is_trig], (trig_words & 1).astype(np.uint8),
+            out_trig = (t_users[is_trig], (trig_words & 1).astype(np.int8),
                         ((trig_words >> 8) & 0xF).astype(np.uint8))
             t_users = t_users[~is_trig]
         if code_mask(code, _VECTOR).any():
@@ -158,7 +158,7 @@ class Evt3Codec:
             out = RawEvents(t_users.take(owner), x, y.take(owner), p)
         else:
             w = words.take(emit)
-            out = RawEvents(t_users, w & 0x7FF, y, ((w >> 11) & 1).astype(np.uint8))
+            out = RawEvents(t_users, w & 0x7FF, y, signed_polarity((w >> 11) & 1))
         if out_trig is not None:
             out.trig_t, out.trig_edge, out.trig_id = out_trig
         return out

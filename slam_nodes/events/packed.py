@@ -26,7 +26,7 @@ import numpy as np
 from slam_nodes.events._words import (AddressState, carried, code_bits, code_mask, expand_vectors,
                                       setters_before, word_times)
 from slam_nodes.events.backend import kernels, resolve_implementation
-from slam_nodes.events.base import RawEvents, as_words, kernel_bytes
+from slam_nodes.events.base import RawEvents, as_words, kernel_bytes, signed_polarity
 
 _U32 = np.uint64(0xFFFFFFFF)
 
@@ -45,7 +45,7 @@ class MonoCodec:
         t = (w & _U32).astype(np.int64) + np.int64(time_base)
         x = ((w >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.int64)
         y = ((w >> np.uint64(48)) & np.uint64(0x7FFF)).astype(np.int64)
-        p = (w >> np.uint64(63)).astype(np.uint8)
+        p = signed_polarity(w >> np.uint64(63))
         return RawEvents(t, x, y, p)
 
 
@@ -62,7 +62,7 @@ class TriggerCodec:
         w = as_words(buf, "<u8", self.encoding)
         out = RawEvents.empty()
         out.trig_t = (w & _U32).astype(np.int64) + np.int64(time_base)
-        out.trig_edge = (w >> np.uint64(63)).astype(np.uint8)
+        out.trig_edge = (w >> np.uint64(63)).astype(np.int8)
         out.trig_id = ((w >> np.uint64(48)) & np.uint64(0xFF)).astype(np.uint8)
         return out
 
@@ -90,7 +90,7 @@ class LibcaerCodec:
                  + ts * np.uint64(1000)).view(np.int64)
         x = ((data >> 17) & 0x7FFF).astype(np.int64)
         y = ((data >> 2) & 0x7FFF).astype(np.int64)
-        p = ((data >> 1) & 1).astype(np.uint8)
+        p = signed_polarity((data >> 1) & 1)
         return RawEvents(t, x, y, p)
 
 
@@ -145,4 +145,4 @@ class LibcaerCmpCodec:
             owner, y, p = expand_vectors(words, code, emit, 4, {5: 8}, self.addr)
             return RawEvents(t.take(owner), x.take(owner), y, p)
         w = words.take(emit)
-        return RawEvents(t, x, w & 0x7FF, ((w >> 11) & 1).astype(np.uint8))
+        return RawEvents(t, x, w & 0x7FF, signed_polarity((w >> 11) & 1))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from slam_nodes.errors import DecodeError
-from slam_nodes.events.base import RawEvents, signed_polarity
+from slam_nodes.events.base import to_batch
 from slam_nodes.events.evt2 import Evt2Codec
 from slam_nodes.events.evt3 import Evt3Codec
 from slam_nodes.types import EventBatch, TriggerEvents
@@ -83,18 +83,6 @@ def _codec(fmt: str, implementation: str):
     raise DecodeError(f"RAW format {fmt!r} is not supported (EVT2 and EVT3 are)")
 
 
-def _to_batch(raw: RawEvents, width: int, height: int) -> tuple[EventBatch, TriggerEvents, int]:
-    x, y, t, p = raw.x, raw.y, raw.t, raw.p
-    dropped = 0
-    if width > 0 and height > 0 and len(x) and (x.max() >= width or y.max() >= height):
-        keep = (x < width) & (y < height)
-        dropped = int(len(keep) - np.count_nonzero(keep))
-        if dropped:
-            x, y, t, p = x[keep], y[keep], t[keep], p[keep]
-    batch = EventBatch(t, x, y, signed_polarity(p), width, height)
-    return batch, TriggerEvents(raw.trig_t, raw.trig_edge, raw.trig_id), dropped
-
-
 def iter_raw(path: str | Path, chunk_bytes: int = 1 << 20, implementation: str = "auto"
              ) -> Iterator[tuple[EventBatch, TriggerEvents]]:
     """Stream a RAW file as (EventBatch, TriggerEvents) chunks of about chunk_bytes input.
@@ -118,7 +106,7 @@ def iter_raw(path: str | Path, chunk_bytes: int = 1 << 20, implementation: str =
             except DecodeError as err:
                 raise DecodeError(f"{path} at byte {offset}: {err}") from err
             offset += len(data)
-            batch, trig, n_drop = _to_batch(raw, width, height)
+            batch, trig, n_drop = to_batch(raw, width, height)
             dropped += n_drop
             yield batch, trig
         if dropped:
