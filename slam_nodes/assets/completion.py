@@ -62,6 +62,33 @@ def load_prior(path: str | Path | None = None) -> TriplanePrior:
         raise AssetError(f"cannot load asset prior weights {path}: {err}") from err
 
 
+def stretch_to_box(verts: np.ndarray, observed: np.ndarray, tol: float = 0.02) -> np.ndarray:
+    """Warp completed vertices [V,3] (canonical) per axis so the mesh spans the given box.
+
+    The box is a tight bound of the object, so its faces are evidence the prior's field can miss
+    (its surface a few % short of, or beyond, an unseen face). Per axis, the stretch of the mesh
+    beyond the observed points' range [observed [N,3] min, max] is mapped linearly onto the stretch
+    between that range and the box face (+-CANON_HALF); vertices within the observed range do not
+    move. A side whose observed range reaches the face within `tol` is left alone. The warp is
+    monotonic per axis, so a watertight mesh stays watertight.
+    """
+    out = np.array(verts, dtype=np.float64, copy=True)
+    lo_v, hi_v = out.min(0), out.max(0)
+    for ax in range(3):
+        x = out[:, ax]
+        a = float(np.clip(observed[:, ax].min(), lo_v[ax], hi_v[ax]))
+        b = float(np.clip(observed[:, ax].max(), lo_v[ax], hi_v[ax]))
+        new = x.copy()
+        if a > -CANON_HALF + tol and a - lo_v[ax] > 1e-6:
+            low = x < a
+            new[low] = a - (a - x[low]) * (a + CANON_HALF) / (a - lo_v[ax])
+        if b < CANON_HALF - tol and hi_v[ax] - b > 1e-6:
+            high = x > b
+            new[high] = b + (x[high] - b) * (CANON_HALF - b) / (hi_v[ax] - b)
+        out[:, ax] = new
+    return out
+
+
 class AssetCompleter:
     """Completes `ObjectObservation`s into `CompletedAsset`s.
 
@@ -73,7 +100,8 @@ class AssetCompleter:
 
     def __init__(self, prior: TriplanePrior, num_samples: int = 4, refine_steps: int = 40,
                  mesh_res: int = 56, min_points: int = 20, keep_min_points: int = 4, seed: int = 0,
-                 refine_lr: float = 0.01, prior_pull: float = 1.0):
+                 refine_lr: float = 0.01, prior_pull: float = 1.0, symmetry_gate: float = 0.03,
+                 symmetry_weight: float = 0.5):
         self.prior = prior.eval()
         self.num_samples = num_samples
         self.refine_steps = refine_steps
@@ -83,6 +111,8 @@ class AssetCompleter:
         self.seed = seed
         self.refine_lr = refine_lr
         self.prior_pull = prior_pull
+        self.symmetry_gate = symmetry_gate
+        self.symmetry_weight = symmetry_weight
 
     @classmethod
     def from_weights(cls, path: str | Path | None = None, **kwargs) -> "AssetCompleter":
@@ -148,6 +178,40 @@ class AssetCompleter:
             ev["free"] = torch.as_tensor(free, dtype=torch.float32)[None]
         return ev, pc
 
+    def _symmetry_evidence(self, planes: torch.Tensor, ev: dict, pc: np.ndarray, colors, rng) -> dict:
+        """Mirror images of the observed points that the prior's completion agrees with.
+
+        pc [N,3] canonical observed points. Candidates are the reflections across the box frame's
+        xz (left-right) and yz (front-back) planes and the half turn about z; a candidate counts
+        as evidence where it lands away from the observed points, outside observed free space, and
+        within `symmetry_gate` (canonical SDF) of the prior's surface. Returns {"sym": [1,M,3],
+        "sym_rgb": [1,M,3]} or {} when none qualifies.
+        """
+        if self.symmetry_gate <= 0:
+            return {}
+        from scipy.spatial import cKDTree
+
+        flips = np.array([[1.0, -1.0, 1.0], [-1.0, 1.0, 1.0], [-1.0, -1.0, 1.0]])
+        src = np.tile(np.arange(len(pc)), len(flips))
+        cand = (pc[None] * flips[:, None]).reshape(-1, 3)
+        ok = cKDTree(pc).query(cand)[0] > 0.04
+        if "free" in ev and ev["free"].shape[1]:
+            ok &= cKDTree(ev["free"][0].numpy()).query(cand)[0] > 0.03
+        cand, src = cand[ok], src[ok]
+        if len(cand) == 0:
+            return {}
+        with torch.no_grad():
+            sdf = self.prior.decoder.query(planes, torch.as_tensor(cand, dtype=torch.float32)[None])[0][0].numpy()
+        agree = np.abs(sdf) < self.symmetry_gate
+        cand, src = cand[agree], src[agree]
+        if len(cand) == 0:
+            return {}
+        sub = rng.choice(len(cand), min(len(cand), 2048), replace=False)
+        out = {"sym": torch.as_tensor(cand[sub], dtype=torch.float32)[None]}
+        if colors is not None:
+            out["sym_rgb"] = torch.as_tensor(colors[src[sub]] / 255.0, dtype=torch.float32)[None]
+        return out
+
     def _evidence_loss(self, planes: torch.Tensor, ev: dict) -> torch.Tensor:
         """Per-candidate evidence misfit [B] for planes [B, 3, C, H, W]."""
         b = planes.shape[0]
@@ -159,6 +223,11 @@ class AssetCompleter:
         if "free" in ev and ev["free"].shape[1]:
             f_sdf, _ = dec.query(planes, ev["free"].expand(b, -1, -1))
             loss = loss + torch.relu(0.01 - f_sdf).clamp(max=SDF_TRUNC).mean(-1) / SDF_TRUNC
+        if "sym" in ev:
+            s_sdf, s_rgb = dec.query(planes, ev["sym"].expand(b, -1, -1))
+            loss = loss + self.symmetry_weight * s_sdf.abs().clamp(max=SDF_TRUNC).mean(-1) / SDF_TRUNC
+            if "sym_rgb" in ev:
+                loss = loss + self.symmetry_weight * 0.2 * (s_rgb - ev["sym_rgb"]).abs().mean((-1, -2))
         return loss
 
     def _complete_with_prior(self, obs, pts, colors, origins, box, meta, t0) -> CompletedAsset:
@@ -188,7 +257,8 @@ class AssetCompleter:
         order = scores.argsort()
         best = int(order[0])
         t_sample = time.perf_counter() - t0
-        refined = self._refine(planes[best:best + 1].clone(), ev)
+        sym = self._symmetry_evidence(planes[best:best + 1], ev, pc, colors, rng)
+        refined = self._refine(planes[best:best + 1].clone(), {**ev, **sym})
         grid_vals, lo, spacing = self._grid(refined)
         mesh = mesh_from_grid(grid_vals, lo, spacing, color_fn=lambda v: self._color(refined, v))
         if mesh is None:
@@ -203,13 +273,13 @@ class AssetCompleter:
             sd = prior.decoder.query(planes, v.expand(len(planes), -1, -1))[0]
         conf = np.exp(-sd.std(0).numpy() / 0.03)
         conf[observed] = 1.0
-        mesh.vertices = from_canonical(vc, box)
+        mesh.vertices = from_canonical(stretch_to_box(vc, pc), box)
         alternatives = []
         for i in order[1:].tolist():
             vals, lo_a, sp_a = self._grid(planes[i:i + 1], res=32)
             m = mesh_from_grid(vals, lo_a, sp_a)
             if m is not None:
-                m.vertices = from_canonical(m.vertices, box)
+                m.vertices = from_canonical(stretch_to_box(np.asarray(m.vertices), pc), box)
                 alternatives.append(Alternative(float(scores[i]), m))
         meta.update({
             "method": "prior", "fallback_reason": None, "prior_class": prior_class(obs.class_name),

@@ -204,8 +204,16 @@ def make_shape(category: str, seed: int) -> ProceduralShape:
     return shape
 
 
-def _bounds(shape: ProceduralShape, res: int = 48, extent_m: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
-    """Axis-aligned bounds (metres) of the zero set: a coarse conservative pass, then a fine one."""
+def _bounds(shape: ProceduralShape, res: int = 48, extent_m: float = 3.0,
+            face_res: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Tight axis-aligned bounds (metres) of the zero set.
+
+    A coarse conservative grid pass, then a fine one, bracket each face within one fine step
+    (~2% of the extent: too loose for boxes that define the canonical frame). Each face is then
+    located exactly: on a plane `step` outside the bracket, the smallest SDF value is the distance
+    to the shape along the face normal (the union of exact primitive SDFs is exact outside), up
+    to the plane grid's spacing (`face_res` samples per side; error ~ spacing^2 / step).
+    """
     lo, hi = np.full(3, -extent_m), np.full(3, extent_m)
     for final in (False, True):
         axes = [np.linspace(lo[i], hi[i], res) for i in range(3)]
@@ -216,7 +224,18 @@ def _bounds(shape: ProceduralShape, res: int = 48, extent_m: float = 3.0) -> tup
         inside = grid[shape.sdf(grid) <= tol]
         if not final:
             lo, hi = inside.min(0) - step, inside.max(0) + step
-    return inside.min(0) - step / 2, inside.max(0) + step / 2
+    lo, hi = inside.min(0) - step, inside.max(0) + step  # strictly outside the shape
+    tight_lo, tight_hi = lo.copy(), hi.copy()
+    for ax in range(3):
+        u, v = [k for k in range(3) if k != ax]
+        gu, gv = np.meshgrid(np.linspace(lo[u], hi[u], face_res), np.linspace(lo[v], hi[v], face_res), indexing="ij")
+        plane = np.zeros((face_res * face_res, 3))
+        plane[:, u], plane[:, v] = gu.ravel(), gv.ravel()
+        plane[:, ax] = lo[ax]
+        tight_lo[ax] = lo[ax] + shape.sdf(plane).min()
+        plane[:, ax] = hi[ax]
+        tight_hi[ax] = hi[ax] - shape.sdf(plane).min()
+    return tight_lo, tight_hi
 
 
 def shape_mesh(shape: ProceduralShape, res: int = 64):
