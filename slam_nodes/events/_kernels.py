@@ -92,9 +92,18 @@ _U2 = np.uint64(2)
 
 @njit(cache=True, nogil=True, inline="always")
 def _sparse_vector(t, x, y, p, k, t_ns, base, row, sign, mask):
-    """EVT3 vector: events at x = base + i for each set bit i of mask, one per set bit (real
-    sensors send mostly sparse masks, 0-1 bits of 12, so this beats filling all 12 slots).
-    sign: +1 ON / -1 OFF; k: uint64 next slot; returns the new one."""
+    """EVT3 vector: events at x = base + i for each set bit i of mask, one per set bit.
+    Real sensors send mostly sparse masks (0-2 bits of 12): the first two bits are written
+    without a branch (each slot is written and counts only when its bit exists), more take
+    a loop. sign: +1 ON / -1 OFF; k: uint64 next slot; returns the new one. Needs 2 slots
+    of room beyond the events."""
+    for _ in range(2):
+        t[k] = t_ns
+        x[k] = (base + np.int64(_LOWEST_BIT12[mask])) & 0xFFFF
+        y[k] = row
+        p[k] = sign
+        k += np.uint64(mask != 0)
+        mask &= mask - 1
     while mask:
         t[k] = t_ns
         x[k] = (base + np.int64(_LOWEST_BIT12[mask])) & 0xFFFF
