@@ -259,7 +259,7 @@ class AssetCompleter:
         t_sample = time.perf_counter() - t0
         sym = self._symmetry_evidence(planes[best:best + 1], ev, pc, colors, rng)
         refined = self._refine(planes[best:best + 1].clone(), {**ev, **sym})
-        grid_vals, lo, spacing = self._grid(refined)
+        grid_vals, lo, spacing = self._grid(refined, box)
         mesh = mesh_from_grid(grid_vals, lo, spacing, color_fn=lambda v: self._color(refined, v))
         if mesh is None:
             return self._fallback(obs, pts, colors, box, "completed field has no surface", meta, t0)
@@ -276,7 +276,7 @@ class AssetCompleter:
         mesh.vertices = from_canonical(stretch_to_box(vc, pc), box)
         alternatives = []
         for i in order[1:].tolist():
-            vals, lo_a, sp_a = self._grid(planes[i:i + 1], res=32)
+            vals, lo_a, sp_a = self._grid(planes[i:i + 1], box, res=32)
             m = mesh_from_grid(vals, lo_a, sp_a)
             if m is not None:
                 m.vertices = from_canonical(stretch_to_box(np.asarray(m.vertices), pc), box)
@@ -306,16 +306,19 @@ class AssetCompleter:
             opt.step()
         return p.detach()
 
-    def _grid(self, planes: torch.Tensor, res: int | None = None):
+    def _grid(self, planes: torch.Tensor, box: np.ndarray, res: int | None = None):
+        """SDF grid [res]^3 over the canonical cube of planes [1, ...], cut to `box` (metres)."""
         res = res or self.mesh_res
         axes = torch.linspace(-1, 1, res)
         xyz = torch.stack(torch.meshgrid(axes, axes, axes, indexing="ij"), -1).reshape(1, -1, 3)
         with torch.no_grad():
             vals = torch.cat([self.prior.decoder.query(planes, c)[0] for c in xyz.split(65536, 1)], 1)
         vals = vals.view(res, res, res).numpy()
-        # outside the box (canonical |x| > CANON_HALF, plus half a voxel) is empty space
-        outside = (xyz.abs() > CANON_HALF + 1.0 / (res - 1)).any(-1).view(res, res, res).numpy()
-        vals = np.where(outside, np.maximum(vals, 0.01), vals)
+        # the object lies in its box: intersect the field with the box's SDF (canonical units)
+        half = np.asarray(box, float) / 2
+        q = np.abs(from_canonical(xyz[0].numpy().astype(np.float64), box)) - half
+        box_sdf = (np.linalg.norm(np.maximum(q, 0.0), axis=1) + np.minimum(q.max(axis=1), 0.0)) * sdf_scale(box)
+        vals = np.maximum(vals, box_sdf.reshape(res, res, res))
         return vals, np.full(3, -1.0), np.full(3, 2.0 / (res - 1))
 
     def _color(self, planes: torch.Tensor, verts: np.ndarray) -> np.ndarray:
