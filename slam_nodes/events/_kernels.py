@@ -179,15 +179,15 @@ def _evt3_run(buf, i0, t, x, y, p, st):
             p[k] = ((w >> 10) & 2) - 1  # bit 11: +1 ON, -1 OFF
             k += np.uint64(c == 2)
             row = w & 0x7FF if c == 0 else row
-        elif c == 6:  # TIME_LOW
-            low = w & 0xFFF
-            t_ns = (high | low) * 1000
         elif c == 4 or c == 5:  # VECT_12 / VECT_8: events at base + i, base advances
             if np.int64(len(t)) - np.int64(k) < np.int64(n) - np.int64(i) + 2 * _SLACK:
-                break  # 12 more events might not leave one slot per remaining word
+                break  # no room for 12 events and one slot per later word: grow first
             k = _sparse_vector(t, x, y, p, k, t_ns, base, row, 2 * pol - 1,
                                w & (0xFFF if c == 4 else 0xFF))
             base = (base + (12 if c == 4 else 8)) & 0xFFFF
+        elif c == 6:  # TIME_LOW
+            low = w & 0xFFF
+            t_ns = (high | low) * 1000
         elif c == 3:  # VECT_BASE_X
             base = w & 0x7FF
             pol = (w >> 11) & 1
