@@ -16,7 +16,7 @@ Conventions shared by the kernels:
 - outputs: EVT3 starts at one event slot per word (+ slack) and doubles them when a vector
   word might not fit; EVT2 and libcaer_cmp size them exactly by a first counting pass (which
   also finds EVT2's undefined words). Results are trimmed (copied when less than half of the
-  allocation is used);
+  allocation is used and that frees more than 64 KiB);
 - returns (error word index or -1, t int64 [N] ns, x uint16 [N], y uint16 [N],
   p int8 [N] +1/-1, trig_t int64 [M] ns, trig_edge int8 [M], trig_id uint8 [M], then the
   new state (EVT2, libcaer_cmp) or the largest x and y (EVT3, for the bounds check)).
@@ -63,8 +63,9 @@ def _grow(t, x, y, p, k):
 
 @njit(cache=True, nogil=True)
 def _trim(a, k):
-    """a[:k], copied when that frees more than half of a (a view otherwise)."""
-    return a[:k].copy() if 2 * k < len(a) else a[:k]
+    """a[:k], copied when that frees more than half of a and more than 64 KiB (a view
+    otherwise: for small packets the copy costs more than the memory it frees)."""
+    return a[:k].copy() if 2 * k < len(a) and (len(a) - k) * a.itemsize > 65536 else a[:k]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -254,8 +255,8 @@ def decode_evt3(buf, state):
         return i, t[:0], x[:0], y[:0], p[:0], trig_t[:0], trig_e[:0], trig_i[:0], 0, 0
     state[:6] = st[:6]
     k = st[7]
-    return (-1, _trim(t, k), _trim(x, k), _trim(y, k), _trim(p, k), trig_t[:m].copy(),
-            trig_e[:m].copy(), trig_i[:m].copy(), _max(x, k), _max(y, k))
+    return (-1, _trim(t, k), _trim(x, k), _trim(y, k), _trim(p, k), _trim(trig_t, m),
+            _trim(trig_e, m), _trim(trig_i, m), _max(x, k), _max(y, k))
 
 
 @njit(cache=True, nogil=True)
