@@ -29,7 +29,9 @@ from numba import njit
 
 # popcount of every 12-bit vector mask
 _POPCOUNT12 = np.array([bin(m).count("1") for m in range(4096)], dtype=np.int64)
-_SLACK = 12  # libcaer_cmp: a vector word writes all its 8 slots, then advances by its popcount
+# spare output slots: libcaer_cmp's vector words write all their 8 slots before counting;
+# EVT3 keeps 2 * _SLACK spare for its speculative writes
+_SLACK = 12
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -84,7 +86,8 @@ def _vector(t, vec, fixed, p, k, t_ns, base, fixed_val, sign, mask, nbits):
     return k
 
 
-# index of the lowest set bit of every 12-bit mask (0 for mask 0, never looked up)
+# index of the lowest set bit of every 12-bit mask (0 for mask 0: read only by a speculative
+# write that does not count)
 _LOWEST_BIT12 = np.array([0] + [(m & -m).bit_length() - 1 for m in range(1, 4096)],
                          dtype=np.uint8)
 _U1 = np.uint64(1)
