@@ -142,3 +142,21 @@ def test_tracking_loss_is_reported_and_map_kept():
     assert back.tracking_ok
     assert np.linalg.norm(back.T_world_cam[:3, 3]) < 0.03
     assert len(system.trajectory()) == 2 and len(system.trajectory(only_ok=False)) == 3
+
+
+def test_mapping_uses_the_border_tracking_does_not(run):
+    """Keyframes keep rays from the whole image (Co-SLAM's edge crop is for tracking only), and
+    the observed region comes from every tracked frame, not only the keyframes' sparse rays."""
+    system, cam = run["system"], run["cam"]
+    rays, _ = system.store.rays()
+    u = rays.dirs[:, 0].numpy() * cam.fx + cam.cx
+    v = rays.dirs[:, 1].numpy() * cam.fy + cam.cy
+    edge = TINY["tracking"]["edge_px"]
+    border = (u < edge - 0.5) | (u > cam.width - edge - 0.5) | (v < edge - 0.5) | \
+        (v > cam.height - edge - 0.5)
+    assert border.any() and not border.all()
+    from slam_nodes.mesh.coverage import ObservedVoxels
+
+    from_keyframes = ObservedVoxels(system.observed.origin, system.observed.voxel)
+    from_keyframes.add(system.store.endpoints_world())
+    assert len(system.observed) > len(from_keyframes)

@@ -60,9 +60,8 @@ class BlockMesher:
     def observe(self, points_world: np.ndarray) -> set[BlockKey]:
         """Mark voxels holding points [M, 3]; returns the blocks (with margin) now dirty."""
         p = np.asarray(points_world, dtype=np.float64).reshape(-1, 3)
-        idx = np.floor((p - self.origin) / self.voxel).astype(np.int64)
-        ok = np.all((idx >= 0) & (idx < self.dims), axis=1) & np.all(np.isfinite(p), axis=1)
-        idx = idx[ok]
+        v = np.floor((p - self.origin) / self.voxel)
+        idx = v[np.all((v >= 0) & (v < self.dims), axis=1)].astype(np.int64)  # NaN fails
         if len(idx) == 0:
             return set()
         self.observed[idx[:, 0], idx[:, 1], idx[:, 2]] = True

@@ -47,8 +47,9 @@ def field_color_fn(system: SlamSystem, chunk: int = 65536):
 
 
 class MapMesher:
-    """Keeps a BlockMesher in step with a SlamSystem: new keyframes' ray endpoints mark
-    observed voxels and dirty blocks; `update()` re-meshes those blocks."""
+    """Keeps a BlockMesher in step with a SlamSystem: voxels the system observed since the last
+    update (`SlamSystem.observed`, from every tracked frame's endpoints) mark observed voxels
+    and dirty blocks; `update()` re-meshes those blocks."""
 
     def __init__(self, system: SlamSystem) -> None:
         if system.field is None:
@@ -58,15 +59,15 @@ class MapMesher:
         self.mesher = BlockMesher(system.field.bounds.cpu().numpy(), m.voxel_size_m,
                                   m.block_size_vox, m.observed_margin_m,
                                   field_sdf_fn(system), field_color_fn(system))
-        self._seen_kf = 0
+        self._seen = 0
 
     def update(self, full: bool = False):
-        """Observe keyframes added since the last call and re-mesh dirty blocks (see
-        BlockMesher.update)."""
-        store = self.system.store
-        if store.n_keyframes > self._seen_kf:
-            self.mesher.observe(store.endpoints_world(self._seen_kf))
-            self._seen_kf = store.n_keyframes
+        """Observe voxels the system observed since the last call and re-mesh dirty blocks
+        (see BlockMesher.update)."""
+        observed = self.system.observed
+        if len(observed) > self._seen:
+            self.mesher.observe(observed.centres(self._seen))
+            self._seen = len(observed)
         return self.mesher.update(full)
 
     def to_trimesh(self):

@@ -42,6 +42,14 @@ class RaySet:
         o = (R @ self.origins[..., None])[..., 0] + t
         return o, (R @ self.dirs[..., None])[..., 0]
 
+    def endpoints(self, T_world_rig: torch.Tensor) -> torch.Tensor:
+        """World points [M, 3] of the measured rays (target t > 0) at one pose [4, 4] or at
+        per-ray poses [N, 4, 4]."""
+        m = self.target_t > 0
+        T = T_world_rig if T_world_rig.dim() == 2 else T_world_rig[m]
+        o, d = self.select(m).to_world(T)
+        return o + d * self.target_t[m][:, None]
+
     @staticmethod
     def concatenate(sets: list["RaySet"]) -> "RaySet":
         return RaySet(*(torch.cat([getattr(s, f) for s in sets]) for f in
@@ -51,31 +59,42 @@ class RaySet:
 def camera_rays(camera: CameraModel, depth_m: np.ndarray | None, rgb: np.ndarray | None,
                 edge_px: int, min_depth_m: float, max_depth_m: float,
                 device: torch.device | str = "cpu") -> RaySet:
-    """All pixels of an image pair (minus an `edge_px` border) as camera-frame rays.
+    """All pixels of an image pair (minus an `edge_px` border, see `interior_mask`) as
+    camera-frame rays, row-major.
 
     depth_m: float32 [H, W] metres (0/NaN invalid) or None; rgb: uint8 [H, W, 3] or None.
     Depth outside [min_depth_m, max_depth_m] is treated as missing (target 0).
     """
-    h, w = camera.height, camera.width
-    e = max(0, min(edge_px, min(h, w) // 2 - 1))
-    dirs = camera.ray_directions()[e:h - e, e:w - e].reshape(-1, 3)
+    dirs = camera.ray_directions().reshape(-1, 3)
     n = dirs.shape[0]
     if depth_m is not None:
-        d = np.nan_to_num(depth_m[e:h - e, e:w - e].reshape(-1).astype(np.float32), nan=0.0,
-                          posinf=0.0, neginf=0.0)
+        d = np.nan_to_num(depth_m.reshape(-1).astype(np.float32), nan=0.0, posinf=0.0,
+                          neginf=0.0)
         d = np.where((d >= min_depth_m) & (d <= max_depth_m), d, 0.0)
     else:
         d = np.zeros(n, np.float32)
     if rgb is not None:
-        c = rgb[e:h - e, e:w - e].reshape(-1, 3).astype(np.float32) / 255.0
+        c = rgb.reshape(-1, 3).astype(np.float32) / 255.0
         has = np.ones(n, bool)
     else:
         c = np.zeros((n, 3), np.float32)
         has = np.zeros(n, bool)
     f = lambda a, dt=torch.float32: torch.as_tensor(np.ascontiguousarray(a), dtype=dt,
                                                    device=device)
-    return RaySet(torch.zeros(n, 3, device=device), f(dirs), f(d), f(c),
-                  f(has, torch.bool))
+    rays = RaySet(torch.zeros(n, 3, device=device), f(dirs), f(d), f(c), f(has, torch.bool))
+    if edge_px > 0:
+        rays = rays.select(interior_mask(camera.height, camera.width, edge_px, device))
+    return rays
+
+
+def interior_mask(height: int, width: int, edge_px: int,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """Bool [H * W] over row-major pixels: True off an `edge_px` border (clamped so at least
+    a 2-pixel-wide centre remains)."""
+    e = max(0, min(edge_px, min(height, width) // 2 - 1))
+    m = torch.zeros(height, width, dtype=torch.bool, device=device)
+    m[e:height - e, e:width - e] = True
+    return m.reshape(-1)
 
 
 def lidar_rays(scan: LidarScan, T_rig_lidar: np.ndarray, min_range_m: float,
@@ -163,10 +182,8 @@ class KeyframeRayStore:
     def endpoints_world(self, first_kf: int = 0) -> np.ndarray:
         """World points [M, 3] of measured rays of keyframes >= first_kf (for meshing)."""
         rays, kf = self.rays()
-        m = (rays.target_t > 0) & (kf >= first_kf)
-        rays, kf = rays.select(m), kf[m]
-        o, d = rays.to_world(self.poses[kf])
-        return (o + d * rays.target_t[:, None]).detach().cpu().numpy()
+        m = kf >= first_kf
+        return rays.select(m).endpoints(self.poses[kf[m]]).detach().cpu().numpy()
 
     def state_dict(self) -> dict:
         return {"n": self.n, "poses": self.poses.cpu(), "stamps_ns": list(self.stamps_ns),

@@ -5,6 +5,10 @@ growable ray store and runs bundle adjustment on an interleaved schedule. It pri
 writes no files and imports no ROS; `build_system(config)` is the factory that unpacks the
 config into components with literal arguments.
 
+Tracking ignores a `tracking.edge_px` image border; mapping and keyframes use the whole image
+(as Co-SLAM does: its `ignore_edge` is a tracking setting), and every tracked frame's measured
+endpoints mark the observed region that meshing keeps (`observed`, slam_nodes.mesh.coverage).
+
 The rig frame is the camera's optical frame when the observation has a camera, else the LiDAR
 frame (`T_world_cam` in results then means the LiDAR pose). Bad input (no valid depth, NaN
 depth, stamps going backwards, gaps) is skipped or handled and named in `StepResult.reason`.
@@ -23,11 +27,13 @@ import torch
 from slam_nodes.errors import ConfigError
 from slam_nodes.field.field import SdfField
 from slam_nodes.field.losses import LossWeights
+from slam_nodes.mesh.coverage import ObservedVoxels
 from slam_nodes.slam.config import SlamConfig, load_config, to_dict
 from slam_nodes.slam.geometry import to_numpy_pose, to_torch_pose
 from slam_nodes.slam.mapper import Mapper
 from slam_nodes.slam.objective import RaySampling
-from slam_nodes.slam.rays import KeyframeRayStore, RaySet, camera_rays, lidar_rays
+from slam_nodes.slam.rays import (KeyframeRayStore, RaySet, camera_rays, interior_mask,
+                                  lidar_rays)
 from slam_nodes.slam.tracker import Tracker
 from slam_nodes.types import LidarScan, RGBDFrame, Trajectory, invert_pose
 
@@ -120,6 +126,7 @@ class SlamSystem:
         self.field: SdfField | None = None
         self.mapper: Mapper | None = None
         self.store = KeyframeRayStore(self.device)
+        self.observed: ObservedVoxels | None = None
         self.frames: list[FrameRecord] = []
         self.n_processed = 0
         self._last_stamp: int | None = None
@@ -166,6 +173,8 @@ class SlamSystem:
                              m.lr_decoder, m.lr_pose_rot, m.lr_pose_trans, m.optimize_poses,
                              self.sampling, self.weights, lo.smooth_grid_size,
                              lo.smooth_spacing_m)
+        self.observed = ObservedVoxels(self.field.bounds[0].cpu().numpy(),
+                                       self.config.mesh.voxel_size_m)
 
     def _bounds_from(self, rays: RaySet, T: np.ndarray) -> np.ndarray:
         if self.config.mapping.bounds_m is not None:
@@ -180,12 +189,13 @@ class SlamSystem:
         return np.stack([lo - margin, hi + margin])
 
     # ------------------------------------------------------------------ input
-    def _rays(self, obs: Observation) -> tuple[RaySet, RaySet, str]:
-        """(all rays, keyframe subset, note) of an observation at processing resolution."""
+    def _rays(self, obs: Observation) -> tuple[RaySet, torch.Tensor, RaySet, str]:
+        """(all rays, tracking mask [N] bool, keyframe subset, note) of an observation at
+        processing resolution; the mask drops the camera's `tracking.edge_px` border."""
         import cv2
 
         c = self.config
-        parts, kf_parts, note = [], [], ""
+        parts, track, kf_parts, note = [], [], [], ""
         if obs.rgbd is not None and obs.rgbd.depth is not None:
             fr = obs.rgbd
             cam, depth, rgb = fr.camera, fr.depth, fr.rgb
@@ -199,9 +209,10 @@ class SlamSystem:
                 size = (cam.width, cam.height)
                 depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
                 rgb = None if rgb is None else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-            edge = int(round(c.tracking.edge_px * s))
-            rays = camera_rays(cam, depth, rgb, edge, c.min_depth_m, c.max_depth_m, self.device)
+            rays = camera_rays(cam, depth, rgb, 0, c.min_depth_m, c.max_depth_m, self.device)
             parts.append(rays)
+            track.append(interior_mask(cam.height, cam.width, int(round(c.tracking.edge_px * s)),
+                                       self.device))
             n_kf = max(1, int(len(rays) * c.mapping.keyframe_pixel_fraction))
             kf_parts.append(rays.select(torch.randperm(len(rays), generator=self.generator,
                                                        device=self.device)[:n_kf]))
@@ -211,6 +222,7 @@ class SlamSystem:
                               self.device)
             if len(rays):
                 parts.append(rays)
+                track.append(torch.ones(len(rays), dtype=torch.bool, device=self.device))
                 n_kf = max(1, int(len(rays) * c.lidar.keyframe_ray_fraction))
                 kf_parts.append(rays.select(torch.randperm(len(rays), generator=self.generator,
                                                            device=self.device)[:n_kf]))
@@ -218,8 +230,8 @@ class SlamSystem:
             z = torch.zeros(0, 3, device=self.device)
             none = RaySet(z, z, torch.zeros(0, device=self.device), z,
                           torch.zeros(0, dtype=torch.bool, device=self.device))
-            return none, none, note
-        return RaySet.concatenate(parts), RaySet.concatenate(kf_parts), note
+            return none, torch.zeros(0, dtype=torch.bool, device=self.device), none, note
+        return RaySet.concatenate(parts), torch.cat(track), RaySet.concatenate(kf_parts), note
 
     @staticmethod
     def _as_observation(obs: RGBDFrame | LidarScan | Observation) -> Observation:
@@ -242,7 +254,7 @@ class SlamSystem:
             reason = f"stamp {stamp} ns not after previous {self._last_stamp} ns: frame skipped"
             logger.warning(reason)
             return self._skip(stamp, reason, t0)
-        rays, kf_rays, note = self._rays(obs)
+        rays, track_mask, kf_rays, note = self._rays(obs)
         timings["preprocess"] = (time.perf_counter() - t0) * 1e3
         n_measured = int((rays.target_t > 0).sum()) if len(rays) else 0
         if n_measured < MIN_MEASURED_RAYS:
@@ -261,7 +273,10 @@ class SlamSystem:
         if self.field is None:
             result = self._first_frame(stamp, rays, kf_rays, timings)
         else:
-            result = self._track_and_map(stamp, rays, kf_rays, timings, reasons)
+            track_rays = rays.select(track_mask)
+            if int((track_rays.target_t > 0).sum()) < MIN_MEASURED_RAYS:
+                track_rays = rays                  # depth only near the border: use it all
+            result = self._track_and_map(stamp, rays, track_rays, kf_rays, timings, reasons)
         result.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
         if reasons:
             result.reason = "; ".join(r for r in [*reasons, result.reason] if r)
@@ -282,6 +297,7 @@ class SlamSystem:
         loss, _ = self.mapper.optimise(self.store, rays, Tt, self.config.mapping.first_iters,
                                        self.generator, optimize_current=False)
         self.store.add(stamp, Tt, kf_rays)
+        self.observed.add(rays.endpoints(Tt).cpu().numpy())
         timings["tracking"] = 0.0
         timings["mapping"] = (time.perf_counter() - t) * 1e3
         self.frames.append(FrameRecord(stamp, 0, np.eye(4), True))
@@ -290,15 +306,16 @@ class SlamSystem:
         return StepResult(stamp, T.copy(), True, loss, timings, inlier_ratio=1.0,
                           keyframe=True, mapped=True)
 
-    def _track_and_map(self, stamp: int, rays: RaySet, kf_rays: RaySet, timings: dict,
-                       reasons: list[str]) -> StepResult:
+    def _track_and_map(self, stamp: int, rays: RaySet, track_rays: RaySet, kf_rays: RaySet,
+                       timings: dict, reasons: list[str]) -> StepResult:
+        """Track on `track_rays`, then map with all `rays` and keep `kf_rays` on a keyframe."""
         c = self.config
         t = time.perf_counter()
         T_pred = self.predicted_pose() if c.tracking.constant_velocity else self._T_last.copy()
-        res = self.tracker.track(self.field, rays, to_torch_pose(T_pred, self.device),
+        res = self.tracker.track(self.field, track_rays, to_torch_pose(T_pred, self.device),
                                  self.generator)
         if not res.ok:
-            res = self._recover(rays, res)
+            res = self._recover(track_rays, res)
             reasons.append("tracking failed quality check; recovered against the map"
                            if res.ok else "tracking lost: frame not mapped")
         timings["tracking"] = (time.perf_counter() - t) * 1e3
@@ -315,6 +332,7 @@ class SlamSystem:
             if idx % c.mapping.keyframe_every == 0:
                 self.store.add(stamp, to_torch_pose(T, self.device), kf_rays)
                 keyframe = True
+            self.observed.add(rays.endpoints(to_torch_pose(T, self.device)).cpu().numpy())
             self._velocity = T @ invert_pose(self._T_last)
             self._T_last = T
             self.n_processed += 1
@@ -358,7 +376,7 @@ class SlamSystem:
         return {
             "config": to_dict(self.config), "bounds": self.field.bounds.cpu().numpy(),
             "field": {k: v.cpu() for k, v in self.field.state_dict().items()},
-            "store": self.store.state_dict(),
+            "store": self.store.state_dict(), "observed": self.observed.state_dict(),
             "frames": [(r.stamp_ns, r.kf_ref, r.T_kf_rig, r.ok) for r in self.frames],
             "initial_T": self.initial_T, "T_last": self._T_last, "velocity": self._velocity,
             "last_stamp": self._last_stamp, "n_processed": self.n_processed,
@@ -368,6 +386,10 @@ class SlamSystem:
         self._init_field(np.asarray(state["bounds"], dtype=np.float64))
         self.field.load_state_dict(state["field"])
         self.store.load_state_dict(state["store"])
+        if "observed" in state:
+            self.observed = ObservedVoxels.from_state_dict(state["observed"])
+        else:   # checkpoints written before the observed region was kept: keyframe rays
+            self.observed.add(self.store.endpoints_world())
         self.frames = [FrameRecord(int(s), int(k), np.asarray(T), bool(ok))
                        for s, k, T, ok in state["frames"]]
         self.initial_T = np.asarray(state["initial_T"])
