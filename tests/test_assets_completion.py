@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from slam_nodes.assets.baselines import mirror_baseline, observed_only_baseline
-from slam_nodes.assets.completion import AssetCompleter
+from slam_nodes.assets.completion import AssetCompleter, stretch_to_box
 from slam_nodes.assets.metrics import completion_scores
 from slam_nodes.assets.shapes import HELD_OUT_SEEDS, make_shape, shape_mesh
 from slam_nodes.assets.synthetic import observe
@@ -32,7 +32,10 @@ def test_half_observed_car_completion_beats_baselines(car_case):
     base_mir = completion_scores(mirror_baseline(obs.points_m, obs.box_size_m), gt, obs.points_m)
     assert ours.chamfer_l1_x1000 < base_obs.chamfer_l1_x1000
     assert ours.chamfer_l1_x1000 < base_mir.chamfer_l1_x1000
-    assert ours.fscore_hidden > base_obs.fscore_hidden
+    assert ours.fscore_hidden > max(base_obs.fscore_hidden, base_mir.fscore_hidden)
+    assert asset.metadata["symmetry_points"] > 0  # the left side, mirrored, shapes the right side
+    # the field is cut to the (tight) box: the mesh never leaves it
+    assert np.all(np.abs(asset.mesh.bounds) <= obs.box_size_m / 2 + 1e-6)
     assert ours.box_size_error < 0.05
     # confidence: observed vertices 1, completed ones lower on average; k-1 ranked alternatives
     assert 0.05 < asset.vertex_observed.mean() < 0.95
@@ -41,3 +44,16 @@ def test_half_observed_car_completion_beats_baselines(car_case):
     scores = [a.score for a in asset.alternatives]
     assert len(scores) == completer.num_samples and scores == sorted(scores)
     assert min(asset.metadata["candidate_scores"]) <= scores[0]
+
+
+def test_stretch_to_box_moves_only_the_unseen_side():
+    axes = np.linspace(-0.6, 0.6, 7)
+    verts = np.stack(np.meshgrid(axes, axes, axes, indexing="ij"), -1).reshape(-1, 3)
+    # observed: x only up to 0.2 (the +x side unseen), y and z out to the box faces
+    observed = np.array([[-0.6, -0.8, -0.8], [0.2, 0.8, 0.8]])
+    out = stretch_to_box(verts, observed)
+    seen = verts[:, 0] <= 0.2
+    np.testing.assert_array_equal(out[seen], verts[seen])
+    np.testing.assert_allclose(out[:, 0].max(), 0.8)  # unseen +x side reaches the box face
+    assert np.all(np.diff(np.unique(out[:, 0])) > 0)  # monotonic: order (and watertightness) kept
+    np.testing.assert_array_equal(out[:, 1:], verts[:, 1:])  # y, z seen to the faces: untouched

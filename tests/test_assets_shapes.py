@@ -26,6 +26,17 @@ def test_shape_box_and_mesh(category):
     assert (np.asarray(mesh.visual.vertex_colors)[:, :3] >= 0).all()
 
 
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_box_is_tight(category):
+    """The box defines the canonical frame and is the completer's evidence: its faces must lie on
+    the surface within a small fraction of the 1% F-score threshold, and be centred."""
+    shape = make_shape(category, 1_000_002)
+    mesh = shape_mesh(shape, 64)
+    size = shape.box_size_m.max()
+    np.testing.assert_allclose(mesh.bounds[0], -shape.box_size_m / 2, atol=0.003 * size)
+    np.testing.assert_allclose(mesh.bounds[1], shape.box_size_m / 2, atol=0.003 * size)
+
+
 def test_seed_ranges_are_disjoint():
     assert TRAIN_SEEDS.stop <= HELD_OUT_SEEDS.start
     assert HELD_OUT_SEEDS.stop <= VALIDATION_SEEDS.start

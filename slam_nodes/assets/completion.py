@@ -10,10 +10,14 @@ Pipeline of `AssetCompleter.complete` (GINA-3D's completion, our CPU-sized recon
    class and box); the encoder's own token guess is one more candidate;
 4. rank candidates by evidence fit: |SDF| at observed points, negative SDF at free-space samples
    along the sensor rays, colour error at observed points;
-5. refine the best candidate's decoded tri-plane by gradient steps on the same evidence, with a
+5. add mirror images of the observed points (left-right, front-back, half turn about z) as
+   evidence where the best candidate's surface agrees with them (within `symmetry_gate`): the
+   prior's feed-forward surface is only a few % of the size accurate, the mirror pins it down;
+6. refine the best candidate's decoded tri-plane by gradient steps on the evidence, with a
    pull toward the prior's planes so unseen parts keep the prior's shape;
-6. mesh with marching cubes; per-vertex confidence is 1 where observed, else the agreement of the
-   k candidates' SDFs.
+7. cut the field to the box (it is a tight bound), mesh with marching cubes and stretch unseen
+   sides out to the box faces; per-vertex confidence is 1 where observed, else the agreement of
+   the k candidates' SDFs.
 """
 
 from __future__ import annotations
@@ -95,7 +99,9 @@ class AssetCompleter:
     num_samples k: transformer samples; refine_steps: Adam steps on the tri-plane; mesh_res:
     marching-cubes grid side over the canonical cube; min_points: below this, template fallback;
     keep_min_points: observed points a token's plane cells need to be kept; refine_lr: Adam step
-    on the tri-plane features; prior_pull: weight of the squared distance to the prior's planes.
+    on the tri-plane features; prior_pull: weight of the squared distance to the prior's planes;
+    symmetry_gate: largest |SDF| (canonical) of the prior at a mirrored point for it to count as
+    evidence (0 = no mirror evidence); symmetry_weight: its weight relative to observed points.
     """
 
     def __init__(self, prior: TriplanePrior, num_samples: int = 4, refine_steps: int = 40,
@@ -284,7 +290,8 @@ class AssetCompleter:
         meta.update({
             "method": "prior", "fallback_reason": None, "prior_class": prior_class(obs.class_name),
             "num_tokens": cfg.num_tokens,
-            "kept_tokens": int(keep.sum()), "candidate_scores": [round(float(s), 5) for s in scores],
+            "kept_tokens": int(keep.sum()), "symmetry_points": int(sym["sym"].shape[1]) if sym else 0,
+            "candidate_scores": [round(float(s), 5) for s in scores],
             "chosen_candidate": "encoder" if best == 0 else f"sample_{best - 1}",
             "fraction_vertices_observed": float(observed.mean()),
             "mean_confidence_observed": float(conf[observed].mean()) if observed.any() else None,
