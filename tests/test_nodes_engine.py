@@ -91,23 +91,23 @@ def test_event_camera_input_reaches_the_en_slam_engine(tmp_path):
 @pytest.mark.slow
 def test_rgb_plus_lidar_set_tracks_with_the_neural_engine(tmp_path):
     """config/rgb_lidar.yaml's sensor set (RGB + PointCloud2, no depth camera): each sweep reaches
-    the neural engine once, with its extrinsic from engine.options.lidar.T_rig_lidar, and the
+    the neural engine once, with its extrinsic from frames.body_to_lidar, and the
     camera is tracked. Without the scans there is no geometry at all, so tracking this room
     is only possible when they arrive."""
     import json
 
-    from slam_nodes.nodes.config import load_node_config
+    from slam_nodes.nodes.config import load_node_config, pose_to_params
     from slam_nodes.runtime.replay import replay_bag
     from slam_nodes.synth import generate
-    from slam_nodes.types import invert_pose
 
     info = generate("room-tiny", tmp_path / "seq", duration_s=0.5, events=None, imu=None,
                     width=160, height=120)
     seq = json.loads((info.out_dir / "sequence.json").read_text())
-    T_cam_lidar = invert_pose(np.asarray(seq["T_base_camera"])) @ np.asarray(seq["T_base_lidar"])
-    options = dict(FAST, image_scale=1.0, lidar={"T_rig_lidar": T_cam_lidar.ravel().tolist()})
     cfg = load_node_config(REPO_CONFIG / "rgb_lidar.yaml", overrides={
-        "engine": {"device": "cpu", "options": options}, "mesh": {"enabled": False}})
+        "frames.body_to_camera": pose_to_params(seq["T_base_camera"]),
+        "frames.body_to_lidar": pose_to_params(seq["T_base_lidar"]),
+        "engine": {"device": "cpu", "options": dict(FAST, image_scale=1.0)},
+        "mesh": {"enabled": False}})
     engine = build_engine(cfg.engine)
     remap = {"rgb/image": "/camera/rgb/image", "rgb/camera_info": "/camera/rgb/camera_info",
              "points": "/points"}

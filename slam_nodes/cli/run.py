@@ -1,9 +1,11 @@
-"""`slam-nodes run --transport dds --config FILE`: run en_slam_node live without ROS.
+"""`slam-nodes run --transport dds --config FILE [--node NAME]`: run a node live without ROS.
 
 With `--transport dds` the node joins a ROS 2 graph running on Cyclone DDS (RMW_IMPLEMENTATION=
-rmw_cyclonedds_cpp) on the same ROS_DOMAIN_ID: it subscribes to the camera topics and publishes
-odometry, path, TF, mesh and diagnostics that `ros2 topic echo` and RViz see. Services need the
-rclpy runtime (`ros2 run slam_nodes en_slam_node`).
+rmw_cyclonedds_cpp) on the same ROS_DOMAIN_ID: it subscribes to its input topics and publishes
+what `ros2 topic echo` and RViz see (en_slam_node: odometry, path, TF, mesh, diagnostics;
+asset_completion_node: ~/assets, diagnostics, asset folders on disk, with a last completion
+when it stops). Services need the rclpy runtime (`--transport ros`, or `ros2 run slam_nodes
+<node>`).
 """
 
 from __future__ import annotations
@@ -11,21 +13,19 @@ from __future__ import annotations
 import argparse
 import os
 
-HELP = "run en_slam_node live over Cyclone DDS (no ROS install needed)"
+from slam_nodes.cli.node_args import add_node_arguments, node_config
+
+HELP = "run en_slam_node (or --node) live over Cyclone DDS (no ROS install needed)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_node_arguments(parser)
     parser.add_argument("--transport", choices=("dds", "ros"), default="dds",
                         help="dds: Cyclone DDS without ROS; ros: rclpy (needs a ROS 2 install)")
-    parser.add_argument("--config", required=True, help="ROS 2 params file (config/*.yaml)")
     parser.add_argument("--domain-id", type=int,
                         default=int(os.environ.get("ROS_DOMAIN_ID", "0") or 0),
                         help="ROS 2 domain id (default: $ROS_DOMAIN_ID or 0)")
     parser.add_argument("--namespace", default="/", help="node namespace")
-    parser.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
-                        help="topic remapping, e.g. rgb/image:=/camera/color/image_raw")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a parameter (YAML value)")
     parser.add_argument("--duration", type=float, default=None,
                         help="stop after this many seconds (default: until Ctrl-C)")
 
@@ -33,23 +33,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from slam_nodes.cli.replay import parse_overrides
-    from slam_nodes.nodes.config import load_node_config
-    from slam_nodes.nodes.en_slam_node import NODE_NAME, EnSlamNode
     from slam_nodes.runtime.interface import parse_remappings
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = load_node_config(args.config, overrides=parse_overrides(args.set))
+    spec, config = node_config(args)  # validated here, before any transport starts
     if args.transport == "ros":
-        from slam_nodes.runtime.ros import main as ros_main
+        from slam_nodes.runtime.ros import run_node
 
-        return ros_main(["--ros-args", "--params-file", args.config])
+        ros_args = ["--ros-args", "-r", f"__ns:={args.namespace}", "--params-file", args.config]
+        for item in args.remap:
+            ros_args += ["-r", item]
+        for item in args.set:
+            ros_args += ["-p", item.replace("=", ":=", 1)]
+        return run_node(spec.name, ros_args)
     from slam_nodes.runtime.dds import DdsRuntime
 
-    runtime = DdsRuntime(NODE_NAME, domain_id=args.domain_id, namespace=args.namespace,
+    runtime = DdsRuntime(spec.name, domain_id=args.domain_id, namespace=args.namespace,
                          remappings=parse_remappings(args.remap),
                          use_sim_time=config.use_sim_time)
-    EnSlamNode(runtime, config)
-    print(f"en_slam_node on Cyclone DDS domain {args.domain_id}; Ctrl-C to stop")
-    runtime.spin(args.duration)
+    node = spec.build(runtime, config)
+    print(f"{spec.name} on Cyclone DDS domain {args.domain_id}; Ctrl-C to stop", flush=True)
+    try:
+        runtime.spin(args.duration)
+    finally:
+        shutdown = getattr(node, "shutdown", None)  # e.g. the asset node's last completion
+        if shutdown is not None:
+            shutdown()
     return 0

@@ -453,20 +453,10 @@ class AssetCompletionNode:
     def _on_diag_timer(self) -> None:
         with self._lock:
             now = self.rt.now_ns()
-            statuses = []
-            silent = dict(self.monitor.silent(now, int(self.cfg.inputs.silent_warning_s * NS)))
-            for topic, st in sorted(self.monitor.topics.items()):
-                values = {"received": st.received,
-                          "rate_hz": f"{st.rate_hz(now, self.monitor.window_ns):.1f}"}
-                values.update({f"skipped: {k}": v for k, v in sorted(st.skipped.items())})
-                level, message = diag.OK, "ok"
-                if topic in silent:
-                    level = diag.WARN
-                    message = (f"topic {self.rt.resolve(topic)} silent for {silent[topic]:.1f} s"
-                               " - check remapping and QoS")
-                elif st.skipped:
-                    level, message = diag.WARN, f"{sum(st.skipped.values())} messages skipped"
-                statuses.append((level, f"{NODE_NAME}: input {topic}", message, values))
+            inputs = self.cfg.inputs
+            statuses = self.monitor.input_statuses(NODE_NAME, now,
+                                                   int(inputs.silent_warning_s * NS),
+                                                   self.rt.resolve, inputs.sensor_qos)
             tracked = (len(self.accumulator.tracks) if self.cfg.inputs.detections
                        else self.objects_proposed)
             values = {"objects_tracked": tracked, "assets_completed": len(self.assets),

@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from slam_nodes.config_schema import (NodeParams, check_non_negative, check_positive, load_params,
                                       save_params)
 from slam_nodes.errors import ConfigError
+from slam_nodes.types import pose_from_tq, pose_to_tq
 
 NODE_NAME = "en_slam_node"
 
@@ -70,36 +73,60 @@ class SyncConfig:
 
 @dataclass
 class FramesConfig:
-    """Frame names and the body->camera extrinsic.
+    """Frame names and the sensor extrinsics.
 
-    body_frame: the robot frame whose pose is published ('' = the camera's optical frame from
-    camera_info). body_to_camera: T_body_cam as [x, y, z, qx, qy, qz, qw] (metres, unit quat).
-    The map frame is the body frame at the first tracked frame.
+    body_frame: the robot frame whose pose is published ('' = the tracked sensor's frame: the
+    camera's optical frame from camera_info, or the cloud's frame_id in a LiDAR-only set).
+    body_to_camera: T_body_cam, body_to_lidar: T_body_lidar, each [x, y, z, qx, qy, qz, qw]
+    (metres, unit quaternion; your URDF's extrinsics). The tracked (rig) sensor is the camera,
+    or the LiDAR when no camera input is enabled; with a camera and a LiDAR the node hands the
+    engine T_cam_lidar = inv(T_body_cam) @ T_body_lidar. The map frame is the body frame at the
+    first tracked frame.
     """
 
     map_frame: str = "map"
     odom_frame: str = "odom"
     body_frame: str = ""
-    body_to_camera: list = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+    body_to_camera: list = field(default_factory=lambda: list(IDENTITY_TQ))
+    body_to_lidar: list = field(default_factory=lambda: list(IDENTITY_TQ))
     publish_map_odom: bool = True  # TF map -> odom
     publish_odom_body: bool = True  # TF odom -> body (identity map -> odom then)
     transform_tolerance_s: float = 0.1  # TF stamped this far ahead of the pose stamp
     tf_rate_hz: float = 20.0
 
     def validate(self) -> None:
-        if len(self.body_to_camera) != 7:
-            raise ConfigError("frames.body_to_camera must be [x, y, z, qx, qy, qz, qw]")
-        try:
-            vals = [float(v) for v in self.body_to_camera]
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"frames.body_to_camera must hold numbers: {err}") from err
-        if abs(sum(v * v for v in vals[3:]) - 1.0) > 1e-3:
-            raise ConfigError("frames.body_to_camera quaternion must have unit norm")
+        for name in ("body_to_camera", "body_to_lidar"):
+            _check_tq(f"frames.{name}", getattr(self, name))
         check_non_negative("frames.transform_tolerance_s", self.transform_tolerance_s)
         check_positive("frames.tf_rate_hz", self.tf_rate_hz)
         for name in ("map_frame", "odom_frame"):
             if not getattr(self, name):
                 raise ConfigError(f"frames.{name} must not be empty")
+
+    def T_body(self, sensor: str) -> np.ndarray:
+        """T_body_<sensor> [4,4] float64 for sensor 'camera' or 'lidar'."""
+        tq = np.asarray(getattr(self, f"body_to_{sensor}"), dtype=np.float64)
+        return pose_from_tq(tq[:3], tq[3:])
+
+
+IDENTITY_TQ = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def pose_to_params(T) -> list[float]:
+    """[x, y, z, qx, qy, qz, qw] of a 4x4 pose T_body_sensor: the frames.body_to_* form."""
+    t, q = pose_to_tq(np.asarray(T, dtype=np.float64))
+    return [float(v) for v in (*t, *q)]
+
+
+def _check_tq(name: str, value) -> None:
+    if not isinstance(value, (list, tuple)) or len(value) != 7:
+        raise ConfigError(f"{name} must be [x, y, z, qx, qy, qz, qw]")
+    try:
+        vals = [float(v) for v in value]
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{name} must hold numbers: {err}") from err
+    if abs(sum(v * v for v in vals[3:]) - 1.0) > 1e-3:
+        raise ConfigError(f"{name} quaternion must have unit norm")
 
 
 @dataclass
@@ -135,6 +162,10 @@ class EngineConfig:
             raise ConfigError(f"engine.name must be 'icp' or 'en_slam', got {self.name!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"engine.device must be auto, cpu or cuda, got {self.device!r}")
+        lidar = self.options.get("lidar")
+        if isinstance(lidar, dict) and "T_rig_lidar" in lidar:
+            raise ConfigError("engine.options.lidar.T_rig_lidar is set by the node: give the "
+                              "LiDAR extrinsic as frames.body_to_lidar (T_body_lidar) instead")
 
 
 @dataclass
@@ -161,6 +192,25 @@ class SlamNodeConfig(NodeParams):
     engine: EngineConfig = field(default_factory=EngineConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     use_sim_time: bool = False  # ROS 2's own parameter, accepted here so one file serves both
+
+    @property
+    def lidar_only(self) -> bool:
+        """No camera input: each PointCloud2 drives a frame and the LiDAR is the tracked rig."""
+        return self.inputs.points and not (self.inputs.rgb or self.inputs.depth)
+
+    def validate(self) -> "SlamNodeConfig":
+        """Every section, then the rules that span sections."""
+        super().validate()
+        if self.engine.name == "icp" and not self.inputs.depth:
+            raise ConfigError("engine.name 'icp' tracks on depth images: set inputs.depth: true "
+                              "or use engine.name: en_slam")
+        if self.inputs.events and not (self.inputs.rgb or self.inputs.depth):
+            raise ConfigError("inputs.events needs a camera (inputs.rgb or inputs.depth): events "
+                              "are sliced between camera frames")
+        if self.lidar_only and self.outputs.render:
+            raise ConfigError("outputs.render needs a camera to render from: set "
+                              "outputs.render: false for a LiDAR-only set")
+        return self
 
     def to_flat(self) -> dict[str, Any]:
         """Dotted parameter names -> values (what rclpy declares)."""

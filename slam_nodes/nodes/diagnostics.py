@@ -41,6 +41,7 @@ class InputMonitor:
         self.window_ns = int(window_ns)
         self.topics: dict[str, TopicStats] = {}
         self._logged: collections.Counter = collections.Counter()
+        self._warned_silent: set[str] = set()
 
     def watch(self, topic: str) -> None:
         self.topics.setdefault(topic, TopicStats(topic))
@@ -81,6 +82,40 @@ class InputMonitor:
         return out
 
     start_ns: int | None = None
+
+    def input_statuses(self, node_name: str, now_ns: int, silent_after_ns: int, resolve,
+                       sensor_qos: str) -> list[tuple[int, str, str, dict]]:
+        """One (level, name, message, values) per watched input for `diagnostic_array`.
+
+        A topic silent for more than `silent_after_ns` is WARN with the fix (remapping, driver,
+        QoS against `sensor_qos`), logged once per silence; one with skipped messages is WARN
+        with their count. `resolve(topic)` gives the full topic name."""
+        if self.start_ns is None:  # nothing heard yet: silence counts from here
+            self.start_ns = int(now_ns)
+        silent = dict(self.silent(now_ns, silent_after_ns))
+        statuses = []
+        for topic, st in sorted(self.topics.items()):
+            full = resolve(topic)
+            values = {"received": st.received,
+                      "rate_hz": f"{st.rate_hz(now_ns, self.window_ns):.1f}",
+                      "peak_rate_hz": f"{st.peak_rate_hz:.1f}"}
+            values.update({f"skipped: {k}": v for k, v in sorted(st.skipped.items())})
+            level, message = OK, "ok"
+            if topic in silent:
+                level = WARN
+                message = (f"topic {full} silent for {silent[topic]:.1f} s - check the "
+                           f"remapping ({topic}:=<your topic>; `ros2 topic list`), that the "
+                           f"driver publishes, and its QoS (`ros2 topic info -v {full}` vs "
+                           f"inputs.sensor_qos={sensor_qos})")
+                if topic not in self._warned_silent:  # once per silence, not every period
+                    self._warned_silent.add(topic)
+                    self.logger.warning(message)
+            else:
+                self._warned_silent.discard(topic)
+                if st.skipped:
+                    level, message = WARN, f"{sum(st.skipped.values())} messages skipped"
+            statuses.append((level, f"{node_name}: input {topic}", message, values))
+        return statuses
 
 
 def diagnostic_array(stamp_ns: int, statuses: list[tuple[int, str, str, dict]]):

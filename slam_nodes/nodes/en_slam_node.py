@@ -16,9 +16,12 @@ Threads: live runtimes call callbacks/timers from one thread and `process()` fro
 node's state is guarded by `_lock` and the engine by `_engine_lock`, which the engine step
 holds without blocking callbacks (the mesh timer skips a round while the engine is busy).
 
-Frames: the engine reports T_world_cam with world = first camera's optical frame. With
-T_body_cam the configured extrinsic, the map frame is the body frame at the first frame:
-T_map_body(t) = T_body_cam @ T_world_cam(t) @ inv(T_body_cam).
+Frames are driven by camera images, or, in a LiDAR-only set (`inputs.points` without rgb or
+depth), by each PointCloud2 sweep. The engine reports the rig pose T_world_rig with world = the
+rig frame at the first frame; the rig is the camera optical frame, or the LiDAR frame in a
+LiDAR-only set. With T_body_rig the configured extrinsic (frames.body_to_camera or
+frames.body_to_lidar), the map frame is the body frame at the first frame:
+T_map_body(t) = T_body_rig @ T_world_rig(t) @ inv(T_body_rig).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from slam_nodes.errors import ConfigError, ConversionError, SlamNodesError
+from slam_nodes.errors import ConversionError, SlamNodesError
 from slam_nodes.msgs.markers import marker_array
 from slam_nodes.msgs.stamps import stamp_to_ns
 from slam_nodes.nodes import diagnostics as diag
@@ -47,7 +50,7 @@ from slam_nodes.runtime.interface import (
     sensor_qos_from_name,
 )
 from slam_nodes.sync.approx import ApproximateTimePairer
-from slam_nodes.types import RGBDFrame, Trajectory, invert_pose, pose_from_tq
+from slam_nodes.types import LidarScan, RGBDFrame, Trajectory, invert_pose
 
 NODE_NAME = "en_slam_node"
 NS = 1_000_000_000
@@ -65,6 +68,7 @@ class _Pending:
     stamp_ns: int
     rgb: np.ndarray | None
     depth: np.ndarray | None
+    scan: LidarScan | None = None  # a LiDAR-only frame
 
 
 class EnSlamNode:
@@ -75,22 +79,15 @@ class EnSlamNode:
         self.rt = runtime
         self.cfg = config
         self.log = runtime.logger
-        if config.engine.name == "icp" and not config.inputs.depth:
-            raise ConfigError("engine.name 'icp' tracks on depth: set inputs.depth: true or "
-                              "use engine.name: en_slam")
-        if not (config.inputs.rgb or config.inputs.depth):
-            raise ConfigError("inputs: frames are driven by rgb/image or depth/image; a "
-                              "LiDAR-only set (inputs.points alone) is not supported yet - "
-                              "enable inputs.rgb or inputs.depth")
+        config.validate()  # cross-section rules too, for configs built without from_dict
         self.last_scan = None
         self.engine = engine if engine is not None else build_engine(
             config.engine, events=config.inputs.events)
-        t, q = np.asarray(config.frames.body_to_camera[:3]), np.asarray(
-            config.frames.body_to_camera[3:])
-        self.T_body_cam = pose_from_tq(t, q)
-        self.T_cam_body = invert_pose(self.T_body_cam)
+        T_body_cam, T_body_lidar = config.frames.T_body("camera"), config.frames.T_body("lidar")
+        self.T_body_rig = T_body_lidar if config.lidar_only else T_body_cam
+        self.T_rig_body = invert_pose(self.T_body_rig)
+        self.T_cam_lidar = invert_pose(T_body_cam) @ T_body_lidar  # camera + LiDAR sets
         self.monitor = diag.InputMonitor(self.log)
-        self._warned_silent: set[str] = set()
         self.paused = False
         self.cameras: dict[str, Any] = {}
         self.events: list = []
@@ -230,10 +227,14 @@ class EnSlamNode:
         stamp = self._arrived("points", msg)
         try:
             scan = scan_from_msg(msg)
-            with self._lock:
-                self.last_scan = scan
         except ConversionError as err:
             self.monitor.skipped("points", stamp, f"conversion error: {err}")
+            return
+        if self.cfg.lidar_only:
+            self._enqueue(_Pending(stamp, None, None, scan))
+            return
+        with self._lock:
+            self.last_scan = scan
 
     def _arrived(self, topic: str, msg) -> int:
         now = self.rt.now_ns()
@@ -267,13 +268,13 @@ class EnSlamNode:
             if not self.queue:
                 return False
             head = self.queue[0]
-            which = "depth" if head.depth is not None else "rgb"
-            if which not in self.cameras and len(self.queue) == 1:
+            if head.scan is None and _camera_of(head) not in self.cameras \
+                    and len(self.queue) == 1:
                 return False  # its CameraInfo may follow it; skipped once a newer frame waits
             item = self.queue.popleft()
             prepared = self._prepare(item)
         if prepared is not None:
-            frame, camera = prepared
+            frame, frame_id = prepared
             try:
                 with self._engine_lock:
                     result = self.engine.step(frame)
@@ -286,12 +287,13 @@ class EnSlamNode:
                         self.monitor.skipped("frames", item.stamp_ns, "engine skipped: "
                                              f"{getattr(result, 'reason', '') or 'no pose'}")
                     else:
-                        self._accept(item.stamp_ns, camera, result)
+                        self._accept(item.stamp_ns, frame_id, result)
         with self._lock:
             return bool(self.queue)
 
     def _prepare(self, item: _Pending):
-        """(RGBDFrame, camera) to track, or None when the frame is skipped (reason counted)."""
+        """(RGBDFrame or LidarScan, its sensor frame id) to track, or None when the frame is
+        skipped (reason counted)."""
         cfg = self.cfg
         if self.paused:
             self.monitor.skipped("frames", item.stamp_ns, "paused (~/set_paused)")
@@ -305,7 +307,10 @@ class EnSlamNode:
             self.monitor.skipped("frames", item.stamp_ns, "rate limit: faster than "
                                  f"inputs.max_frame_rate_hz={cfg.inputs.max_frame_rate_hz:g}")
             return None
-        which = "depth" if item.depth is not None else "rgb"
+        if item.scan is not None:
+            self.last_frame_stamp = item.stamp_ns
+            return item.scan, item.scan.frame_id
+        which = _camera_of(item)
         camera = self.cameras.get(which)
         if camera is None:
             self.monitor.skipped("frames", item.stamp_ns, f"no CameraInfo received yet on "
@@ -318,19 +323,19 @@ class EnSlamNode:
             return None
         # claimed now so a later queued frame with an older stamp is rejected
         self.last_frame_stamp = item.stamp_ns
-        return frame, camera
+        return frame, camera.frame_id
 
-    def _accept(self, stamp_ns: int, camera, result) -> None:
+    def _accept(self, stamp_ns: int, frame_id: str, result) -> None:
         self.frames_done += 1
         self.last_step = result
         if not result.tracking_ok:
             self.tracking_lost += 1
         if not self.body_frame:
-            self.body_frame = camera.frame_id
-        T_world_cam = np.asarray(result.T_world_cam, dtype=np.float64)
+            self.body_frame = frame_id
+        T_world_rig = np.asarray(result.T_world_cam, dtype=np.float64)
         self.cam_stamps.append(stamp_ns)
-        self.cam_poses.append(T_world_cam)
-        self.body_poses.append(self.T_body_cam @ T_world_cam @ self.T_cam_body)
+        self.cam_poses.append(T_world_rig)
+        self.body_poses.append(self.T_body_rig @ T_world_rig @ self.T_rig_body)
         self.mesh_dirty = True
         self._publish_pose_outputs(stamp_ns)
 
@@ -351,6 +356,7 @@ class EnSlamNode:
             # the LiDAR sweep (LidarScan, sensor frame) that arrived since the previous frame;
             # handed over once, so a 10 Hz LiDAR is not reused by three 30 Hz frames
             frame.extra["scan"] = self.last_scan
+            frame.extra["T_rig_lidar"] = self.T_cam_lidar
             self.last_scan = None
         if self.events:
             from slam_nodes.types import EventBatch
@@ -426,7 +432,7 @@ class EnSlamNode:
     def _publish_mesh(self, mesh, stamp: int) -> None:
         if mesh is not None:
             self._last_mesh = mesh  # world frame, for ~/render
-            mesh = _to_map(mesh, self.T_body_cam)
+            mesh = _to_map(mesh, self.T_body_rig)
         markers = self.blocks.update(mesh, stamp, self.cfg.frames.map_frame)
         if markers:
             self.pub_mesh.publish(marker_array(markers))
@@ -473,32 +479,9 @@ class EnSlamNode:
 
     def _diag_locked(self) -> None:
         now = self.rt.now_ns()
-        cfg = self.cfg
-        statuses = []
-        if self.monitor.start_ns is None:  # nothing heard yet: silence counts from here
-            self.monitor.start_ns = now
-        silent = dict(self.monitor.silent(now, int(cfg.inputs.silent_warning_s * NS)))
-        for topic, st in sorted(self.monitor.topics.items()):
-            full = self.rt.resolve(topic)
-            values = {"received": st.received,
-                      "rate_hz": f"{st.rate_hz(now, self.monitor.window_ns):.1f}",
-                      "peak_rate_hz": f"{st.peak_rate_hz:.1f}"}
-            values.update({f"skipped: {k}": v for k, v in sorted(st.skipped.items())})
-            level, message = diag.OK, "ok"
-            if topic not in silent:
-                self._warned_silent.discard(topic)
-            if topic in silent:
-                level = diag.WARN
-                message = (f"topic {full} silent for {silent[topic]:.1f} s - check the "
-                           f"remapping ({topic}:=<your topic>; `ros2 topic list`), that the "
-                           f"driver publishes, and its QoS (`ros2 topic info -v {full}` vs "
-                           f"inputs.sensor_qos={cfg.inputs.sensor_qos})")
-                if topic not in self._warned_silent:  # once per silence, not every period
-                    self._warned_silent.add(topic)
-                    self.log.warning(message)
-            elif st.skipped:
-                level, message = diag.WARN, f"{sum(st.skipped.values())} messages skipped"
-            statuses.append((level, f"{NODE_NAME}: input {topic}", message, values))
+        inputs = self.cfg.inputs
+        statuses = self.monitor.input_statuses(NODE_NAME, now, int(inputs.silent_warning_s * NS),
+                                               self.rt.resolve, inputs.sensor_qos)
         step = self.last_step
         track_values = {"frames": self.frames_done, "tracking_lost": self.tracking_lost,
                         "paused": self.paused, "queue": len(self.queue)}
@@ -537,13 +520,14 @@ class EnSlamNode:
 
     # ------------------------------------------------------------------ results
     def camera_trajectory(self) -> Trajectory:
-        """T_world_cam of every processed frame (world = first camera optical frame)."""
+        """T_world_rig of every processed frame: the camera optical frame, or the LiDAR frame in
+        a LiDAR-only set (world = that frame at the first frame)."""
         if not self.cam_poses:
             return Trajectory(np.zeros(0, np.int64), np.zeros((0, 4, 4)))
         return Trajectory(np.asarray(self.cam_stamps), np.asarray(self.cam_poses))
 
     def save_map(self, directory: Path) -> list[Path]:
-        """Write mesh.ply (world frame), trajectory.tum (T_world_cam) and the engine's
+        """Write mesh.ply (world frame), trajectory.tum (T_world_rig) and the engine's
         checkpoint under `directory`; return the files written."""
         from slam_nodes.types import write_tum
 
@@ -559,6 +543,11 @@ class EnSlamNode:
             files.append(write_mesh_ply(directory / "mesh.ply", mesh))
         files.extend(self.engine.save(directory / "checkpoint"))
         return files
+
+
+def _camera_of(item: _Pending) -> str:
+    """Which CameraInfo a camera frame needs: 'depth' when it has depth, else 'rgb'."""
+    return "depth" if item.depth is not None else "rgb"
 
 
 def _to_map(mesh, T_map_world: np.ndarray):

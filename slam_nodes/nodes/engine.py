@@ -17,7 +17,7 @@ import numpy as np
 
 from slam_nodes.errors import ConfigError
 from slam_nodes.nodes.config import EngineConfig
-from slam_nodes.types import RGBDFrame
+from slam_nodes.types import LidarScan, RGBDFrame
 
 
 @dataclass
@@ -44,8 +44,9 @@ class MeshData:
 
 @runtime_checkable
 class SlamEngine(Protocol):
-    def step(self, frame: RGBDFrame):
-        """Track (and map) one frame; returns an object with EngineStep's fields."""
+    def step(self, frame: RGBDFrame | LidarScan):
+        """Track (and map) one camera frame, or one LiDAR sweep in a LiDAR-only set; returns an
+        object with EngineStep's fields (T_world_cam is then the LiDAR pose)."""
 
     def reset(self) -> None:
         """Forget the map and trajectory; the next frame starts a new world frame."""
@@ -86,9 +87,18 @@ class _NeuralEngineAdapter:
     kept up to date incrementally by the engine's MapMesher (only dirty blocks re-meshed), and
     `trajectory()` gives the bundle-adjusted poses.
 
+    Frames: an RGBDFrame, whose `extra` may hold the LiDAR sweep gathered since the previous
+    frame ("scan", LidarScan in the LiDAR frame) with its extrinsic ("T_rig_lidar" [4,4], LiDAR
+    -> camera optical frame; identity when absent) and the events ("events", EventBatch); or
+    a LidarScan alone (LiDAR-only set: the LiDAR frame is the rig).
+
     With `events=True` the system is the EN-SLAM one (slam_nodes.slam.en_slam) and the events
-    the node gathered since the previous frame (`frame.extra["events"]`, an EventBatch) are
-    stepped together with the frame.
+    are stepped together with the frame.
+
+    Sweeps are handed over as the driver gave them (points in the sensor frame at their own
+    time): the core has no motion compensation, and de-skewing here made tracking worse because
+    the core's first keyframe is mapped from a raw sweep (yard-tiny, LiDAR only: ATE 43 cm
+    de-skewed with the tracked motion vs 3.1 cm raw).
     """
 
     def __init__(self, options: dict, events: bool = False) -> None:
@@ -105,15 +115,17 @@ class _NeuralEngineAdapter:
         self.system = self._build(dict(self.options))
         self._mesher = None
 
-    def step(self, frame: RGBDFrame):
+    def step(self, frame: RGBDFrame | LidarScan):
         from slam_nodes.slam.system import Observation
 
+        if isinstance(frame, LidarScan):
+            return self.system.step(Observation(frame.stamp_ns, lidar=frame))
         core = frame
         scan = frame.extra.get("scan")
         if scan is not None:
-            # RGB(-D) + LiDAR: the scan supervises the same field; its extrinsic T_rig_lidar
-            # (LiDAR -> camera optical frame) comes from engine.options.lidar.T_rig_lidar
-            core = Observation(frame.stamp_ns, rgbd=frame, lidar=scan)
+            # RGB(-D) + LiDAR: the scan supervises the same field
+            T_rig_lidar = np.asarray(frame.extra.get("T_rig_lidar", np.eye(4)), np.float64)
+            core = Observation(frame.stamp_ns, rgbd=frame, lidar=scan, T_rig_lidar=T_rig_lidar)
         events = frame.extra.get("events")
         if self.events and events is not None:
             from slam_nodes.slam.en_slam import EnObservation

@@ -178,19 +178,21 @@ def _spin(node_name: str, build_logic, args: list[str] | None) -> int:
     return 0
 
 
+def run_node(name: str, args: list[str] | None = None) -> int:
+    """Run the package's node `name` (slam_nodes.nodes.registry) in rclpy, its params from
+    the node's ROS parameters (`--ros-args --params-file FILE -p key:=value`)."""
+    from slam_nodes.nodes.registry import get_node
+
+    spec = get_node(name)
+    return _spin(spec.name, lambda rt: spec.build(
+        rt, spec.config_from_params(rt.parameter_overrides())), args)
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point of `ros2 run slam_nodes en_slam_node`; clean shutdown on Ctrl-C."""
-    from slam_nodes.nodes.config import SlamNodeConfig
-    from slam_nodes.nodes.en_slam_node import NODE_NAME, EnSlamNode
-
-    return _spin(NODE_NAME, lambda rt: EnSlamNode(
-        rt, SlamNodeConfig.from_dict(rt.parameter_overrides())), args)
+    return run_node("en_slam_node", args)
 
 
 def main_assets(args: list[str] | None = None) -> int:
     """Entry point of `ros2 run slam_nodes asset_completion_node`."""
-    from slam_nodes.nodes.asset_completion_node import AssetCompletionNode
-    from slam_nodes.nodes.asset_config import NODE_NAME, AssetNodeConfig
-
-    return _spin(NODE_NAME, lambda rt: AssetCompletionNode(
-        rt, AssetNodeConfig.from_dict(rt.parameter_overrides())), args)
+    return run_node("asset_completion_node", args)
