@@ -11,8 +11,8 @@ import torch
 
 from slam_nodes.field.crf import estimate_contrast
 from slam_nodes.slam.en_tracker import event_sampling
-from slam_nodes.slam.events import (event_loss, guide_depth, render_log_intensity,
-                                    sample_window_pixels)
+from slam_nodes.slam.events import (event_loss, global_change, guide_depth,
+                                    render_log_intensity, sample_window_pixels)
 from slam_nodes.slam.geometry import to_torch_pose
 from slam_nodes.slam.mapper import Mapper
 from slam_nodes.slam.rays import KeyframeRayStore, RaySet
@@ -112,21 +112,22 @@ class EnMapper(Mapper):
                                 es["far_m"])
                 ends.append((ow, dw, g))
             c = torch.as_tensor(counts.reshape(-1)[idx], device=sysm.device)
-            out.append((ends, c))
+            out.append((ends, c, global_change(counts, ev.edge_px)))
         return out
 
     def _event_term(self, terms: list) -> torch.Tensor:
         sysm, crf = self.system, self.system.crf
         es = event_sampling(self.sampling)
         total = 0.0
-        for ends, c in terms:
+        for ends, c, g_ev in terms:
             logs = [render_log_intensity(self.field, crf, ow, dw, g, **es)[0]
                     for ow, dw, g in ends]
             dl = logs[1] - logs[0]
             if not self.contrast_set:      # closed-form start for C, then learned with the map
-                c0 = estimate_contrast(dl.detach(), c)
+                c0 = estimate_contrast(dl.detach(), c - g_ev)
                 if c0 is not None:
                     crf.event.set_contrast(float(np.clip(c0, 0.05, 1.0)))
                     self.contrast_set = True
-            total = total + event_loss(dl, c, crf.event.contrast, sysm.event_params)
+            C = crf.event.contrast
+            total = total + event_loss(dl + C * g_ev, c, C, sysm.event_params)
         return total / len(terms)

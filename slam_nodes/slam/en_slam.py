@@ -23,8 +23,6 @@ dvs EventArray through slam_nodes.events.make_decoder), or `EnObservation` holdi
 
 from __future__ import annotations
 
-from __future__ import annotations
-
 import logging
 import time
 from dataclasses import dataclass
@@ -36,7 +34,8 @@ from slam_nodes.field.crf import CameraResponse, ExposureTable
 from slam_nodes.slam.en_config import EnSlamConfig, load_en_slam_config
 from slam_nodes.slam.en_mapper import EnMapper
 from slam_nodes.slam.en_tracker import EnTracker, FrameContext
-from slam_nodes.slam.events import EventCamera, EventLossParams, EventWindowBuffer
+from slam_nodes.slam.events import (ContrastEstimate, EventCamera, EventLossParams,
+                                    EventWindowBuffer)
 from slam_nodes.slam.geometry import to_numpy_pose, to_torch_pose
 from slam_nodes.slam.system import Observation, SlamSystem, StepResult
 from slam_nodes.types import EventBatch, LidarScan, RGBDFrame
@@ -70,7 +69,7 @@ class EnSlamSystem(SlamSystem):
         self.buffer: EventWindowBuffer | None = None
         self.history: list[tuple[int, np.ndarray]] = []
         self._prev_frame_log: tuple | None = None
-        self._c_sums = [0.0, 0.0]
+        self.contrast_estimate = ContrastEstimate()
         self.rng = np.random.default_rng(config.slam.seed)
         self.event_params = EventLossParams(ev.huber_delta, ev.deadzone, ev.no_event_weight)
         use_events = ev.enabled and self.crf is not None
@@ -157,10 +156,11 @@ class EnSlamSystem(SlamSystem):
     @torch.no_grad()
     def _contrast_from_frames(self, frame: RGBDFrame, stamp: int, log_exposure: float) -> None:
         """Sensor-level estimate of the contrast threshold C when the event camera shares the
-        frame's pixels (DAVIS-like: same size, identity extrinsic): least squares of the
-        linearised frame-to-frame log-intensity change (inverse CRF, exposure removed) against
-        the accumulated events, summed over frames. Preferred to the map-based estimate because
-        a coarse map renders attenuated contrast, which biases C low; once it is active C is no
+        frame's pixels (DAVIS-like: same size, identity extrinsic): the frame-to-frame
+        log-intensity change dL (inverse CRF, exposure removed) against the accumulated events
+        E over all well-exposed pixels, summed over frames (`ContrastEstimate`, a reduced
+        major axis fit: both dL and E are noisy). Preferred to the map-based estimate because a
+        coarse map renders attenuated contrast, which biases C low; once it is active C is no
         longer learned by gradient."""
         cam = self.event_camera
         if self.crf is None or self.buffer is None or frame.rgb is None or cam is None:
@@ -180,12 +180,11 @@ class EnSlamSystem(SlamSystem):
         if prev is None:
             return
         counts = self.buffer.window(prev[0], stamp).counts
-        m = valid & prev[2] & (counts != 0)
-        self._c_sums[0] += float(((ll - prev[1])[m] * counts[m]).sum())
-        self._c_sums[1] += float((counts[m] ** 2).sum())
-        if self._c_sums[1] > 200 and self._c_sums[0] > 0:
-            self.crf.event.set_contrast(float(np.clip(self._c_sums[0] / self._c_sums[1],
-                                                      0.05, 1.0)))
+        m = valid & prev[2]
+        self.contrast_estimate.add(ll[m] - prev[1][m], counts[m])
+        c = self.contrast_estimate.value()
+        if c is not None:
+            self.crf.event.set_contrast(float(np.clip(c, 0.05, 1.0)))
             self.crf.event.log_contrast.requires_grad_(False)
             if isinstance(self.mapper, EnMapper):
                 self.mapper.contrast_set = True

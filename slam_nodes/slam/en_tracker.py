@@ -16,8 +16,8 @@ from slam_nodes.field.crf import CameraResponse
 from slam_nodes.field.losses import rgb_loss
 from slam_nodes.field.render import render_rays, sample_depths
 from slam_nodes.slam.blur import blurred_rgb, exposure_poses
-from slam_nodes.slam.events import (EventCamera, EventLossParams, event_loss, guide_depth,
-                                    render_log_intensity, sample_window_pixels)
+from slam_nodes.slam.events import (EventCamera, EventLossParams, event_loss, global_change,
+                                    guide_depth, render_log_intensity, sample_window_pixels)
 from slam_nodes.slam.geometry import to_torch_pose
 from slam_nodes.slam.objective import RaySampling, ray_objective
 from slam_nodes.slam.rays import RaySet
@@ -27,14 +27,16 @@ from slam_nodes.slam.tracker import Tracker, TrackResult, sample_measured
 @dataclass
 class WindowTerm:
     """One event window ending at the pose being optimised: rig rays [N, 3] of its sampled
-    event pixels, counts [N], the log intensity rendered at the fixed anchor pose [N] and the
-    surface guide t [N] near the end pose."""
+    event pixels, counts [N], the log intensity rendered at the fixed anchor pose [N], the
+    surface guide t [N] near the end pose and the window's global change in events per pixel
+    (slam_nodes.slam.events.global_change)."""
 
     origins: torch.Tensor
     dirs: torch.Tensor
     counts: torch.Tensor
     anchor_log: torch.Tensor
     guide_t: torch.Tensor
+    global_events: float = 0.0
 
 
 @dataclass
@@ -81,7 +83,7 @@ def prepare_windows(field_, crf: CameraResponse, cam: EventCamera, windows: list
             # band, and one guide pass instead of two keeps the event term cheap
             gb = ga
             c = torch.as_tensor(counts.reshape(-1)[idx], dtype=torch.float32, device=dev)
-            out.append(WindowTerm(o, d, c, la, gb))
+            out.append(WindowTerm(o, d, c, la, gb, global_change(counts, edge_px)))
     return out
 
 
@@ -93,7 +95,8 @@ def windows_loss(field_, crf: CameraResponse, terms: list[WindowTerm], T: torch.
     for w in terms:
         o, d = w.origins @ T[:3, :3].T + T[:3, 3], w.dirs @ T[:3, :3].T
         lb, _ = render_log_intensity(field_, crf, o, d, w.guide_t, **es)
-        total = total + event_loss(lb - w.anchor_log, w.counts, contrast, params)
+        dl = lb - w.anchor_log + contrast * w.global_events
+        total = total + event_loss(dl, w.counts, contrast, params)
     return total / max(len(terms), 1)
 
 
