@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_slam [--preset cpu-lite] [--frames 75]
         [--synth-frames 90] [--skip-synth] [--skip-7scenes] [--skip-open3d] [--threads 1]
-        [--known-bounds]
+        [--known-bounds] [--memory-frames 2000] [--memory-size 80x60]
 
 Sections (each prints a table: measured | target | baseline):
 - 7-Scenes redkitchen frames 0-74 (../shared/data): ATE RMSE (SE(3)-aligned, evo) of SlamSystem
@@ -10,14 +10,21 @@ Sections (each prints a table: measured | target | baseline):
   (640x480, 1 cm voxels) on the same frames; frames/s with per-stage mean ms.
 - Synthetic `room-normal` (slam_nodes.synth, first --synth-frames frames at 320x240): ATE and
   mesh completion ratio (< 5 cm, culled to the camera views) for both.
-- Memory: resident set growth over the run and bytes per keyframe of the keyframe ray store,
-  with the store projected to 2000 frames (400 keyframes) — a projection, labelled as such.
+- Memory (measured, in a child process of its own so its peak is its own): a long synthetic
+  room (room-normal at --memory-size, RGB-D only, --memory-frames frames at 30 Hz, walking
+  pace without the fast segment, known scene bounds) through cpu-lite with tracking cut to 4 iterations x 192
+  rays and mapping to 3 iterations (memory depends on frames, keyframes and the observed
+  surface, not on iteration counts; the cut keeps 2000 frames within minutes on 2 cores).
+  Progress every 10 %, then resident memory, its peak and the keyframe store against the
+  frame count.
 Timings on the shared 2-core machine are noisy; compare the ratios within one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import resource
 import time
 from pathlib import Path
@@ -102,8 +109,6 @@ def bench_7scenes(args) -> None:
         ("resident memory growth over the run", f"{rss:.0f} MiB", "", ""),
         ("keyframes / stored rays", f"{store.n_keyframes} / {store.n}", "", ""),
         ("keyframe store (capacity) bytes per keyframe", f"{per_kf / 1024:.0f} KiB", "", ""),
-        ("store projected to 2000 frames (400 kf)", f"{per_kf * 400 / 2**20:.0f} MiB",
-         "< 4 GB RSS", ""),
     ]
     print_table("7-Scenes redkitchen (real, KinectFusion ground truth)", rows)
 
@@ -161,6 +166,83 @@ def bench_synth(args) -> None:
     print_table(f"Synthetic room-normal (first {len(frames)} frames, {bounds})", rows)
 
 
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB (Linux VmHWM, else getrusage)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def memory_run(n_frames: int, width: int, height: int, threads: int) -> None:
+    """The memory section's body (run in a child process, see `bench_memory`)."""
+    import torch
+
+    from slam_nodes.slam.system import build_system
+    from slam_nodes.synth import SynthFrame, build_sequence, get_preset
+    from slam_nodes.types import RGBDFrame
+
+    torch.set_num_threads(threads)
+    base = get_preset("room-normal")
+    cfg = base.with_overrides(
+        duration_s=n_frames / 30.0 + 0.5, width=width, height=height, events=None, lidar=None,
+        imu=None, trajectory=dataclasses.replace(base.trajectory, fast_segments=0))
+    seq = build_sequence(cfg)
+    frames = (it for it in seq.items() if isinstance(it, SynthFrame))
+    first = next(frames)
+    lo, hi = np.asarray(seq.scene.mesh().bounds)      # a walk around the whole room
+    system = build_system({"image_scale": 1.0, "tracking": {"n_iters": 4, "n_rays": 192},
+                           "mapping": {"n_iters": 3, "bounds_m": [(lo - 0.3).tolist(),
+                                                                  (hi + 0.3).tolist()]}},
+                          preset="cpu-lite", initial_T_world_cam=first.T_world_cam)
+    rss0 = _rss_mb()
+    print(f"\n== Memory: {n_frames} frames of synthetic room-normal at {width}x{height}, "
+          f"cpu-lite with tracking 4 iterations x 192 rays and mapping 3 iterations, walking "
+          f"pace (no fast segment), known scene bounds; resident {rss0:.0f} MiB before the first frame",
+          flush=True)
+    head = (f"{'frames':>6} | {'kf':>4} | {'kf store MiB':>12} | {'observed MiB':>12} | "
+            f"{'RSS MiB':>8} | {'peak MiB':>8} | {'tracked':>7} | {'s':>5}")
+    print(head + "\n" + "-" * len(head), flush=True)
+    t0 = time.perf_counter()
+    n = n_ok = 0
+    every = max(1, n_frames // 10)
+    for fr in itertools.chain([first], frames):
+        n_ok += system.step(RGBDFrame(fr.stamp_ns, seq.camera, fr.rgb, fr.depth)).tracking_ok
+        n += 1
+        if n % every == 0 or n == n_frames:
+            print(f"{n:>6} | {system.store.n_keyframes:>4} | "
+                  f"{system.store.nbytes / 2**20:>12.1f} | "
+                  f"{system.observed.nbytes / 2**20:>12.2f} | {_rss_mb():>8.0f} | "
+                  f"{_peak_rss_mb():>8.0f} | {n_ok:>7} | {time.perf_counter() - t0:>5.0f}",
+                  flush=True)
+        if n >= n_frames:
+            break
+    peak = _peak_rss_mb()
+    print_table(f"Memory over {n} frames ({width}x{height}, measured)", [
+        ("peak resident memory (whole process)", f"{peak:.0f} MiB", "< 4096 MiB", ""),
+        ("resident growth over the run", f"{_rss_mb() - rss0:.0f} MiB", "", ""),
+        ("keyframes / keyframe store", f"{system.store.n_keyframes} / "
+         f"{system.store.nbytes / 2**20:.1f} MiB", "grows, bounded", ""),
+        ("observed-voxel set (meshing region)", f"{len(system.observed)} voxels / "
+         f"{system.observed.nbytes / 2**20:.2f} MiB", "", ""),
+        ("frames tracked ok", f"{n_ok}/{n}", "", ""),
+    ])
+
+
+def bench_memory(args) -> None:
+    """Run `memory_run` in a spawned child so its peak resident memory is its own."""
+    import multiprocessing
+
+    width, height = (int(v) for v in args.memory_size.lower().split("x"))
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(target=memory_run, args=(args.memory_frames, width, height,
+                                                args.threads))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f"memory benchmark child failed with exit code {proc.exitcode}")
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -174,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--known-bounds", action="store_true",
                         help="give SLAM the synthetic scene's bounds (Co-SLAM's setting)")
+    parser.add_argument("--memory-frames", type=int, default=2000,
+                        help="frames of the measured memory run (0 skips it)")
+    parser.add_argument("--memory-size", default="80x60", help="memory run image size WxH")
     parser.add_argument("--data", type=Path, default=DATA)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -182,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_7scenes(args)
     if not args.skip_synth:
         bench_synth(args)
+    if args.memory_frames > 0:
+        bench_memory(args)
     return 0
 
 

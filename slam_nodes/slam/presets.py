@@ -2,7 +2,11 @@
 
 - ``default``: Co-SLAM's published settings at full resolution.
 - ``cpu-lite``: fits 2 CPU cores: 160x120 processing (image_scale 0.25 of 640x480), 8 hash
-  levels of 2^14 entries, 4 cm finest cells, fewer samples, rays and iterations.
+  levels of 2^14 entries, 4 cm finest cells, fewer samples, rays and iterations per frame.
+  The first frame's mapping keeps 400 iterations (Co-SLAM: 500): every later pose is tracked
+  against that first map, and a half-trained one shifts the whole trajectory by centimetres
+  (synthetic room-normal, 60 frames, seeds 0/1/2: completion ratio 77/83/69 % with 120
+  iterations, 91/94/89 % with 400; costs ~20 s once on one core).
 - ``gpu-quality``: Co-SLAM settings with more tracking rays/iterations (for a CUDA device).
 """
 
@@ -23,7 +27,7 @@ PRESETS: dict[str, dict] = {
         "loss": {"smooth_grid_size": 6},
         "tracking": {"n_iters": 12, "n_rays": 384, "lr_rot": 3e-3, "lr_trans": 3e-3,
                      "edge_px": 20, "recovery_iters": 20},
-        "mapping": {"n_iters": 8, "n_rays": 768, "first_iters": 120,
+        "mapping": {"n_iters": 8, "n_rays": 768, "first_iters": 400,
                     "keyframe_pixel_fraction": 0.15},
         "mesh": {"voxel_size_m": 0.04, "block_size_vox": 16},
     },
