@@ -44,6 +44,9 @@ DEFAULT_BOX_M = {"car": (4.4, 1.8, 1.45), "pedestrian": (0.35, 0.8, 1.75), "furn
                  "barrel": (0.58, 0.58, 0.88), "cone": (0.4, 0.4, 0.7), "box": (0.6, 0.6, 0.6)}
 
 
+# canonical distance from every observed point a mirrored point needs to add evidence
+MIRROR_MIN_GAP = 0.04
+
 # detector / generator class names -> the prior's category
 CLASS_ALIASES = {"vehicle": "car", "van": "car", "truck": "car", "suv": "car", "person": "pedestrian",
                  "human": "pedestrian", "traffic_cone": "cone", "chair": "furniture", "table": "furniture",
@@ -200,7 +203,7 @@ class AssetCompleter:
         flips = np.array([[1.0, -1.0, 1.0], [-1.0, 1.0, 1.0], [-1.0, -1.0, 1.0]])
         src = np.tile(np.arange(len(pc)), len(flips))
         cand = (pc[None] * flips[:, None]).reshape(-1, 3)
-        ok = cKDTree(pc).query(cand)[0] > 0.04
+        ok = cKDTree(pc).query(cand)[0] > MIRROR_MIN_GAP
         if "free" in ev and ev["free"].shape[1]:
             ok &= cKDTree(ev["free"][0].numpy()).query(cand)[0] > 0.03
         cand, src = cand[ok], src[ok]
