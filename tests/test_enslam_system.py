@@ -145,3 +145,18 @@ def test_config_sections_and_unknown_keys():
     assert cfg.slam.tracking.n_rays == 256
     with pytest.raises(ConfigError):
         load_en_slam_config({"events": {"window_frame": 3}})
+
+
+def test_predicted_blur_px_from_rotation_and_translation():
+    from scipy.spatial.transform import Rotation
+
+    from slam_nodes.slam.blur import predicted_blur_px
+
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_rotvec([0.0, 0.02, 0.0]).as_matrix()
+    # 0.02 rad per 33 ms frame, half of it exposed, f = 100 px: 1 px of motion blur
+    assert abs(predicted_blur_px(T, 0.033, 0.0165, 100.0, 2.0) - 1.0) < 1e-6
+    T = np.eye(4)
+    T[:3, 3] = [0.04, 0.0, 0.0]                     # 4 cm sideways at 2 m: 0.02 rad
+    assert abs(predicted_blur_px(T, 0.033, 0.0165, 100.0, 2.0) - 1.0) < 1e-6
+    assert predicted_blur_px(T, 0.033, 0.0, 100.0, 2.0) == 0.0

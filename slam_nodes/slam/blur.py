@@ -33,6 +33,19 @@ def exposure_times_ns(stamp_ns: int, exposure_s: float, n_samples: int) -> np.nd
     return int(stamp_ns) + np.round(np.linspace(-half, half, n_samples)).astype(np.int64)
 
 
+def predicted_blur_px(T_rel: np.ndarray, interval_s: float, exposure_s: float,
+                      focal_px: float, depth_m: float) -> float:
+    """Image motion (pixels) during an exposure of `exposure_s` seconds for a camera moving by
+    T_rel [4, 4] (camera frame k-1 -> k) every `interval_s` at constant velocity, for a scene
+    at `depth_m`: focal_px * (rotation angle + |translation| / depth) * exposure / interval
+    (the small-angle image motion at the image centre)."""
+    if interval_s <= 0 or exposure_s <= 0 or depth_m <= 0:
+        return 0.0
+    cos = np.clip((np.trace(T_rel[:3, :3]) - 1.0) * 0.5, -1.0, 1.0)
+    motion = float(np.arccos(cos)) + float(np.linalg.norm(T_rel[:3, 3])) / depth_m
+    return focal_px * motion * exposure_s / interval_s
+
+
 def exposure_poses(stamp_ns: int, exposure_s: float, n_samples: int, prev_stamp_ns: int,
                    T_prev: torch.Tensor, T_cur: torch.Tensor) -> torch.Tensor:
     """Poses [S, 4, 4] over the exposure of the frame at stamp_ns with pose T_cur (may carry

@@ -56,13 +56,18 @@ class CrfConfig:
 
 @dataclass
 class BlurConfig:
-    """Blur-aware RGB term; exposure from the frame (RGBDFrame.exposure_s) else exposure_s."""
+    """Blur-aware RGB term; exposure from the frame (RGBDFrame.exposure_s) else exposure_s.
+
+    min_blur_px: the term replaces the plain RGB term only when the constant-velocity model
+    predicts at least this much image motion (input pixels) during the exposure; below it one
+    render at the stamp is as good and the blur term (n_samples renders per ray) only costs.
+    """
 
     enabled: bool = True
     n_samples: int = 3
     n_rays: int = 64
     exposure_s: float = 0.0
-    min_exposure_s: float = 0.004         # shorter exposures use the plain RGB term
+    min_blur_px: float = 1.0
 
 
 @dataclass

@@ -12,7 +12,8 @@ extension hooks). What they add:
 - event windows from each of the last `window_frames` tracked frames to the current frame
   (temporal aggregation): rendered log-intensity change between the fixed anchor pose and the
   pose being optimised vs C x accumulated events (slam_nodes.slam.events);
-- blur-aware RGB for exposures >= `blur.min_exposure_s` (slam_nodes.slam.blur) with poses
+- blur-aware RGB when the predicted image motion during the exposure reaches
+  `blur.min_blur_px` (slam_nodes.slam.blur) with poses
   interpolated on SE(3) between the previous and the current frame;
 - event-only tracking when a frame brings no usable depth/colour (RGB dropped out, dark) but
   events cover the interval: the pose is then constrained by events alone;
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 
 from slam_nodes.field.crf import CameraResponse, ExposureTable
+from slam_nodes.slam.blur import predicted_blur_px
 from slam_nodes.slam.en_config import EnSlamConfig, load_en_slam_config
 from slam_nodes.slam.en_mapper import EnMapper
 from slam_nodes.slam.en_tracker import EnTracker, FrameContext
@@ -38,7 +40,7 @@ from slam_nodes.slam.events import (ContrastEstimate, EventCamera, EventLossPara
                                     EventWindowBuffer)
 from slam_nodes.slam.geometry import to_numpy_pose, to_torch_pose
 from slam_nodes.slam.system import Observation, SlamSystem, StepResult
-from slam_nodes.types import EventBatch, LidarScan, RGBDFrame
+from slam_nodes.types import EventBatch, LidarScan, RGBDFrame, invert_pose
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ class EnSlamSystem(SlamSystem):
             self.tracker, self.crf, c.lr_exposure, lambda: self.event_camera, self.event_params,
             ev.weight if use_events else 0.0, ev.n_rays, ev.event_share, ev.edge_px,
             b.n_samples if (b.enabled and self.crf is not None) else 1, b.n_rays,
-            b.min_exposure_s, config.slam.seed)
+            b.min_blur_px, config.slam.seed)
 
     def _init_field(self, bounds_m: np.ndarray) -> None:
         super()._init_field(bounds_m)
@@ -140,6 +142,7 @@ class EnSlamSystem(SlamSystem):
             ctx.prev_stamp_ns, ctx.T_prev = self.history[-1]
         if core.rgbd is not None:
             ctx.exposure_s = float(core.rgbd.exposure_s or self.en.blur.exposure_s)
+            ctx.blur_px = self._predicted_blur_px(core.rgbd, ctx.exposure_s)
         if self.field is not None:
             ctx.windows = self._windows(stamp)
         self.tracker.context = ctx
@@ -188,6 +191,20 @@ class EnSlamSystem(SlamSystem):
             self.crf.event.log_contrast.requires_grad_(False)
             if isinstance(self.mapper, EnMapper):
                 self.mapper.contrast_set = True
+
+    def _predicted_blur_px(self, frame: RGBDFrame, exposure_s: float) -> float:
+        """Image motion (input pixels) during the frame's exposure predicted by the constant-
+        velocity model at the frame's median depth; inf (unknown: the blur term stays on)
+        before two frames are tracked or without valid depth."""
+        if len(self.history) < 2 or frame.depth is None or self.T_last is None:
+            return float("inf")
+        z = frame.depth[np.isfinite(frame.depth) & (frame.depth > 0)]
+        if len(z) == 0:
+            return float("inf")
+        interval_s = (self.history[-1][0] - self.history[-2][0]) * 1e-9
+        T_rel = invert_pose(self.T_last) @ self.predicted_pose()
+        return predicted_blur_px(T_rel, interval_s, exposure_s, frame.camera.fx,
+                                 float(np.median(z)))
 
     def _record(self, stamp: int, T: np.ndarray) -> None:
         self.history.append((stamp, T.copy()))

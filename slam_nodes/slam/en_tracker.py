@@ -48,6 +48,7 @@ class FrameContext:
     prev_stamp_ns: int | None = None
     T_prev: np.ndarray | None = None
     exposure_s: float = 0.0
+    blur_px: float = 0.0                          # predicted image motion during the exposure
     windows: list = field(default_factory=list)   # (T_anchor [4,4] np, counts [H,W] np)
 
 
@@ -107,7 +108,7 @@ class EnTracker(Tracker):
     def __init__(self, base: Tracker, crf: CameraResponse | None, lr_exposure: float,
                  event_camera_fn, event_params: EventLossParams, event_weight: float,
                  event_n_rays: int, event_share: float, event_edge_px: int,
-                 blur_n_samples: int, blur_n_rays: int, blur_min_exposure_s: float,
+                 blur_n_samples: int, blur_n_rays: int, blur_min_px: float,
                  seed: int) -> None:
         super().__init__(base.n_iters, base.n_rays, base.lr_rot, base.lr_trans, base.sampling,
                          base.weights, base.inlier_threshold_m, base.min_inlier_ratio)
@@ -119,7 +120,7 @@ class EnTracker(Tracker):
         self.event_n_rays, self.event_share = event_n_rays, event_share
         self.event_edge_px = event_edge_px
         self.blur_n_samples, self.blur_n_rays = blur_n_samples, blur_n_rays
-        self.blur_min_exposure_s = blur_min_exposure_s
+        self.blur_min_px = blur_min_px
         self.rng = np.random.default_rng(seed)
         self.context = FrameContext(0)
         self.best_log_exposure = 0.0
@@ -141,7 +142,7 @@ class EnTracker(Tracker):
         if rays is not None:
             batch = sample_measured(rays, self.n_rays, generator)
             use_rgb = bool(batch.has_rgb.any()) and self.weights.rgb > 0
-            blur_ok = (self.blur_n_samples > 1 and ctx.exposure_s >= self.blur_min_exposure_s
+            blur_ok = (self.blur_n_samples > 1 and ctx.blur_px >= self.blur_min_px
                        and ctx.T_prev is not None and use_rgb)
             if blur_ok:
                 cand = torch.nonzero((rays.target_t > 0) & rays.has_rgb)[:, 0]
