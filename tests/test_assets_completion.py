@@ -37,7 +37,7 @@ def test_half_observed_car_completion_beats_baselines(car_case):
     # the field is cut to the (tight) box: the mesh never leaves it
     assert np.all(np.abs(asset.mesh.bounds) <= obs.box_size_m / 2 + 1e-6)
     assert ours.box_size_error < 0.05
-    # confidence: observed vertices 1, completed ones lower on average; k-1 ranked alternatives
+    # confidence: observed vertices 1, completed ones lower on average; k ranked alternatives
     assert 0.05 < asset.vertex_observed.mean() < 0.95
     assert np.all(asset.vertex_confidence[asset.vertex_observed] == 1.0)
     assert asset.vertex_confidence[~asset.vertex_observed].mean() < 1.0
