@@ -9,7 +9,8 @@ Sections (each prints a table: measured | target | baseline):
   with the chosen preset (cpu-lite processes 160x120) and of Open3D's dense RGB-D SLAM
   (640x480, 1 cm voxels) on the same frames; frames/s with per-stage mean ms.
 - Synthetic `room-normal` (slam_nodes.synth, first --synth-frames frames at 320x240): ATE and
-  mesh completion ratio (< 5 cm, culled to the camera views) for both.
+  mesh completion ratio (< 5 cm, culled to the camera views, 200k samples per mesh as
+  DESIGN.md section 7 says) for both.
 - Memory (measured, in a child process of its own so its peak is its own): a long synthetic
   room (room-normal at --memory-size, RGB-D only, --memory-frames frames at 30 Hz, walking
   pace without the fast segment, known scene bounds) through cpu-lite with tracking cut to 4 iterations x 192
@@ -31,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+#: surface samples per mesh for the mesh metrics (DESIGN.md section 7: 200k)
+MESH_SAMPLES = 200_000
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rgbd_7scenes_redkitchen"
 
 
@@ -141,7 +144,7 @@ def bench_synth(args) -> None:
     system, results, secs, _ = run_slam(frames, args.preset, gt_poses[0], over)
     ate = evaluate_trajectory(system.trajectory(), gt).ate_cm.rmse
     rec = extract_mesh(system)
-    m = mesh_metrics(rec, gt_mesh, num_samples=50_000, poses=gt.poses, camera=cam,
+    m = mesh_metrics(rec, gt_mesh, num_samples=MESH_SAMPLES, poses=gt.poses, camera=cam,
                      depth_l1=False)
     o3d_ate = o3d_cr = "skipped"
     if not args.skip_open3d:
@@ -150,7 +153,7 @@ def bench_synth(args) -> None:
         o3d_ate = f"{evaluate_trajectory(base.trajectory, gt).ate_cm.rmse:.2f} cm"
         bm = base.mesh.copy()
         bm.apply_transform(gt_poses[0])
-        mb = mesh_metrics(bm, gt_mesh, num_samples=50_000, poses=gt.poses, camera=cam,
+        mb = mesh_metrics(bm, gt_mesh, num_samples=MESH_SAMPLES, poses=gt.poses, camera=cam,
                           depth_l1=False)
         o3d_cr = f"{mb.completion_ratio_pct:.1f} %"
     c2 = cam.scaled(system.config.image_scale)
