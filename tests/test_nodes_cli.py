@@ -70,3 +70,12 @@ def test_node_options_are_checked(tmp_path, capsys):
                  "--config", "config/rgbd.yaml", "--out", str(tmp_path / "o")])
     assert code == 2
     assert "asset_completion_node: ros__parameters" in capsys.readouterr().err
+
+
+def test_ros_transport_without_rclpy_says_what_to_do(capsys):
+    from slam_nodes.optional import has_rclpy
+
+    if has_rclpy():
+        pytest.skip("rclpy is installed: --transport ros would start a node")
+    assert main(["run", "--transport", "ros", "--config", "config/lidar.yaml"]) == 2
+    assert "--transport ros needs rclpy" in capsys.readouterr().err

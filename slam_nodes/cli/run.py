@@ -38,7 +38,13 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     spec, config = node_config(args)  # validated here, before any transport starts
     if args.transport == "ros":
+        from slam_nodes.errors import ConfigError
+        from slam_nodes.optional import has_rclpy
         from slam_nodes.runtime.ros import run_node
+
+        if not has_rclpy():
+            raise ConfigError("--transport ros needs rclpy (source a ROS 2 install); "
+                              "--transport dds runs without one")
 
         ros_args = ["--ros-args", "-r", f"__ns:={args.namespace}", "--params-file", args.config]
         for item in args.remap:
