@@ -204,7 +204,8 @@ def read_config_source(source: str | Path | dict | None, section: str, what: str
 def read_params_file(path: str | Path, node_name: str,
                      overrides: dict | None = None) -> dict:
     """`node_name`'s ros__parameters from a ROS 2 params file, unflattened, with dotted
-    `overrides` applied on top (a section given in overrides is merged one level deep).
+    `overrides` applied on top (merged recursively: `engine.options.preset=x` keeps the rest
+    of `engine.options`).
 
     The node's section may be keyed `node_name`, `/node_name` or `/**`.
     """
@@ -222,13 +223,7 @@ def read_params_file(path: str | Path, node_name: str,
             break
     if not isinstance(section, dict) or "ros__parameters" not in section:
         raise ConfigError(f"{path}: expected '{node_name}: ros__parameters: ...' at top level")
-    params = unflatten(section["ros__parameters"] or {})
-    for k, v in unflatten(overrides or {}).items():
-        if isinstance(v, dict) and isinstance(params.get(k), dict):
-            params[k] = {**params[k], **v}
-        else:
-            params[k] = v
-    return params
+    return merge(unflatten(section["ros__parameters"] or {}), unflatten(overrides or {}))
 
 
 class NodeParams:

@@ -7,8 +7,8 @@ from typing import Literal
 
 import pytest
 
-from slam_nodes.config_schema import (NodeParams, from_dict, load_params, merge, save_params,
-                                    to_dict, unflatten)
+from slam_nodes.config_schema import (NodeParams, from_dict, load_params, merge,
+                                    read_params_file, save_params, to_dict, unflatten)
 from slam_nodes.errors import ConfigError
 
 
@@ -98,3 +98,14 @@ def test_node_params_load_save_round_trip(tmp_path):
         load_params(_Params, p, "my_node", overrides={"sec.rate_hz": -1})
     with pytest.raises(ConfigError, match="other_node: ros__parameters"):
         load_params(_Params, p, "other_node")
+
+
+def test_params_file_overrides_merge_into_nested_options(tmp_path):
+    """`--set engine.options.preset=x` must keep the file's other engine.options keys."""
+    p = tmp_path / "params.yaml"
+    p.write_text("node:\n  ros__parameters:\n    engine:\n      name: neural\n"
+                 "      options:\n        preset: cpu-lite\n        tracker: {iters: 20, lr: 0.02}\n")
+    params = read_params_file(p, "node", {"engine.options.tracker.iters": 5,
+                                          "engine.options.preset": "normal"})
+    assert params == {"engine": {"name": "neural", "options": {
+        "preset": "normal", "tracker": {"iters": 5, "lr": 0.02}}}}
