@@ -248,8 +248,9 @@ def test_cli_node_mode_names_missing_topics(yard, tmp_path, capsys):
     from slam_nodes.cli import main
 
     out, _, _ = yard
-    code = main(["assets", str(out / "bag"), "--out", str(tmp_path / "o"), "--config",
-                 "config/assets.yaml", "--remap", "points:=/lidar/points"])
+    code = main(["replay", str(out / "bag"), "--node", "asset_completion_node", "--out",
+                 str(tmp_path / "o"), "--config", "config/assets.yaml",
+                 "--remap", "points:=/lidar/points", "--no-progress"])
     assert code != 0
     assert "/lidar/points" in capsys.readouterr().err
     assert (tmp_path / "o" / "config.yaml").is_file()

@@ -1,4 +1,7 @@
-"""`slam-nodes assets BAG --out DIR`: complete every object seen in a bag and export asset folders."""
+"""`slam-nodes assets BAG --out DIR`: complete every object seen in a bag and export asset folders.
+
+This is the batch tool (all clouds first, then one completion per object). The node itself,
+replayed over a bag, is `slam-nodes replay BAG --node asset_completion_node --config ...`."""
 
 from __future__ import annotations
 
@@ -25,13 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=4, help="transformer samples per object (k)")
     parser.add_argument("--no-splat", action="store_true", help="skip the Gaussian splat fit")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--config", default=None,
-                        help="replay the bag through asset_completion_node with this params file "
-                             "(config/assets.yaml); --remap/--set apply, --out sets outputs.output_dir")
-    parser.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
-                        help="with --config: topic remapping, e.g. points:=/lidar/points")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="with --config: override a parameter (YAML value)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,8 +41,6 @@ def run(args: argparse.Namespace) -> int:
     from slam_nodes.assets.offline import collect_observations, detections_from_objects_json
 
     torch.set_num_threads(max(1, args.threads))
-    if args.config:
-        return _run_node(args)
     static = detections_from_objects_json(args.objects_json) if args.objects_json else None
     observations = collect_observations(args.bag, args.points_topic, args.pose_topic, args.detections_topic,
                                         stride=max(1, args.stride), max_scans=args.max_scans,
@@ -65,39 +59,4 @@ def run(args: argparse.Namespace) -> int:
     (out / "assets.json").parent.mkdir(parents=True, exist_ok=True)
     (out / "assets.json").write_text(json.dumps(summary, indent=2))
     print(f"{len(summary)} assets written to {out}")
-    return 0
-
-
-def _run_node(args: argparse.Namespace) -> int:
-    """Replay the bag through asset_completion_node on the offline runtime (sim time)."""
-    import json
-    from pathlib import Path
-
-    from slam_nodes.cli.replay import parse_overrides
-    from slam_nodes.errors import BagError
-    from slam_nodes.io.bag import open_bag
-    from slam_nodes.nodes.asset_completion_node import NODE_NAME, AssetCompletionNode
-    from slam_nodes.nodes.asset_config import load_asset_config, save_asset_config
-    from slam_nodes.runtime.interface import parse_remappings
-    from slam_nodes.runtime.offline import OfflineRuntime
-
-    overrides = {**parse_overrides(args.set), "outputs.output_dir": str(args.out)}
-    config = load_asset_config(args.config, overrides=overrides)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_asset_config(out / "config.yaml", config)
-    runtime = OfflineRuntime(NODE_NAME, remappings=parse_remappings(args.remap))
-    node = AssetCompletionNode(runtime, config)
-    with open_bag(args.bag) as bag:
-        wanted = [t for t in runtime.subscribed_topics() if t in bag.topics]
-        if not any(t.endswith("points") for t in wanted):
-            raise BagError(f"{args.bag}: none of the node's topics {sorted(runtime.subscribed_topics())}"
-                           f" carries the clouds (topics: {sorted(bag.topics)}); use --remap points:=TOPIC")
-        n = runtime.spin_messages((m.topic, m.typename, m.log_time_ns, m.msg) for m in bag.messages(wanted))
-    runtime.flush(extra_ns=1)
-    node.shutdown()
-    rows = json.loads((out / "assets.json").read_text()) if (out / "assets.json").is_file() else []
-    for r in rows:
-        print(f"{r['object_id']}: {r['class_name']}, {r['points']} points -> {r['method']} ({r['folder']})")
-    print(f"{n} messages, {node.scans_used} clouds used; {len(rows)} assets written to {out}")
     return 0

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-from slam_nodes.cli.node_args import add_node_arguments, node_config, parse_overrides
+from slam_nodes.cli.node_args import add_node_arguments, node_config
 
 HELP = "replay a bag through en_slam_node (or --node) offline (sim time, deterministic)"
-__all__ = ["HELP", "add_arguments", "parse_overrides", "run"]  # parse_overrides: cli/assets.py
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

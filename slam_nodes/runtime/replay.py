@@ -93,17 +93,22 @@ class _Recorder:
 
 
 def _drive(bag_path: str | Path, runtime: OfflineRuntime, rate: float | None,
-           progress: bool) -> tuple[int, bool, set[str]]:
+           progress: bool, required: tuple[str, ...] = ()) -> tuple[int, bool, set[str]]:
     """Deliver the bag's messages on the node's topics in log-time order, then fire the timers
-    once more; return (messages delivered, interrupted by Ctrl-C, the bag's topics)."""
+    once more; return (messages delivered, interrupted by Ctrl-C, the bag's topics).
+
+    BagError when the bag has none of the node's topics or lacks a `required` one (node-relative
+    names, resolved with the runtime's remappings)."""
     from slam_nodes.io.bag import open_bag
 
     with open_bag(bag_path) as bag:
         wanted = [t for t in runtime.subscribed_topics() if t in bag.topics]
-        if not wanted:
-            raise BagError(f"{bag_path}: none of the node's topics "
-                           f"{sorted(runtime.subscribed_topics())} is in the bag (topics: "
-                           f"{sorted(bag.topics)}); remap them with --remap FROM:=TO")
+        missing = [runtime.resolve(t) for t in required if runtime.resolve(t) not in bag.topics]
+        if not wanted or missing:
+            what = (f"the node's topics {sorted(missing)} are" if missing else
+                    f"none of the node's topics {sorted(runtime.subscribed_topics())} is")
+            raise BagError(f"{bag_path}: {what} not in the bag (topics: {sorted(bag.topics)});"
+                           " remap them with --remap FROM:=TO")
         bar = _progress(sum(bag.topics[t].count for t in wanted), progress)
         count = [0]
 
@@ -192,7 +197,7 @@ def replay_assets(bag_path: str | Path, config: AssetNodeConfig, out_dir: str | 
     recorder.open(out / OUT_BAG)
     t0 = time.perf_counter()
     try:
-        n, interrupted, _topics = _drive(bag_path, runtime, rate, progress)
+        n, interrupted, _topics = _drive(bag_path, runtime, rate, progress, required=("points",))
         node.shutdown()  # its last completion is published into the output bag
     finally:
         recorder.bag.close()
