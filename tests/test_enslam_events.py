@@ -16,8 +16,8 @@ from slam_nodes.events import make_decoder
 from slam_nodes.field.crf import CameraResponse
 from slam_nodes.msgs.typestore import get_typestore
 from slam_nodes.slam.events import (ContrastEstimate, EventCamera, EventLossParams,
-                                    EventWindowBuffer, event_loss, guide_depth, render_log_intensity,
-                                    sample_window_pixels)
+                                    EventWindowBuffer, event_loss, event_trust, guide_depth,
+                                    render_log_intensity, sample_window_pixels)
 from slam_nodes.slam.geometry import apply_delta
 from slam_nodes.slam.interpolation import interpolate_pose
 from slam_nodes.synth.event_sim import EventConfig, EventSimulator
@@ -213,6 +213,12 @@ def test_contrast_estimate_unbiased_where_least_squares_is_not():
     assert c is not None and abs(c - 0.2) < 0.02, (c, ols[0] / ols[1])
     assert ols[0] / ols[1] < 0.9 * 0.2, (ols[0] / ols[1], c)
     assert ContrastEstimate().value() is None
+
+
+def test_event_trust_ramps_with_map_fidelity():
+    assert event_trust(None, 0.3, 0.6) == 0.0 and event_trust(float("nan"), 0.3, 0.6) == 0.0
+    assert event_trust(0.2, 0.3, 0.6) == 0.0 and event_trust(0.9, 0.3, 0.6) == 1.0
+    assert abs(event_trust(0.45, 0.3, 0.6) - 0.5) < 1e-9
 
 
 # ---------------------------------------------------------------------------- buffer

@@ -17,6 +17,8 @@ class EventsConfig:
 
     window_frames: temporal aggregation, windows from each of the last N tracked frames to the
     current one (EN-SLAM's tools aggregate over 5-10 frame intervals; 2-3 suits 30 Hz here);
+    trust_lo / trust_hi: frame tracking weighs the event term by how well the map predicts
+    events (slam_nodes.slam.events.event_trust); event-only tracking always uses it fully;
     T_rig_event: 4x4 row-major event-camera -> rig extrinsic (identity: shared pixels).
     """
 
@@ -37,6 +39,8 @@ class EventsConfig:
     max_rate_eps: float = 5e6
     max_events: int = 4_000_000
     event_only_min_events: int = 200
+    trust_lo: float = 0.3                 # map event fidelity with no trust (events.event_trust)
+    trust_hi: float = 0.6                 # ... and with full trust
     T_rig_event: list | None = None
 
 

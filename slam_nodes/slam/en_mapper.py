@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 class EnMapper(Mapper):
     """The core's bundle adjustment with the CRF (per-keyframe log exposures, keyframe 0 the
     gauge), plus an event term on the latest windows between tracked poses that trains the
-    field's radiance, the event gain and the contrast threshold C."""
+    field's radiance, the event gain and the contrast threshold C, and measures how well the
+    map predicts events (the system's `event_fidelity`, see events.event_trust)."""
 
     def __init__(self, base: Mapper, system: "EnSlamSystem", lr_curve: float,
                  lr_exposure: float, lr_contrast: float) -> None:
@@ -39,6 +40,7 @@ class EnMapper(Mapper):
                 {"params": [crf.event.log_gain, crf.event.log_contrast], "lr": lr_contrast}])
         self.contrast_set = False
         self._terms: list = []
+        self._measure = False
 
     # ------------------------------------------------------------------ Mapper hooks
     def _begin(self, store: KeyframeRayStore, current: RaySet | None,
@@ -55,6 +57,7 @@ class EnMapper(Mapper):
         self._zero_e = torch.zeros(1, device=dev)
         exp_params = [p for p in (self._e_kf, self._e_c) if p.requires_grad]
         self._terms = self._event_terms()
+        self._measure = True
         return [{"params": exp_params, "lr": self.lr_exposure}] if exp_params else []
 
     def _extra_optimizers(self) -> list[torch.optim.Optimizer]:
@@ -119,6 +122,7 @@ class EnMapper(Mapper):
         sysm, crf = self.system, self.system.crf
         es = event_sampling(self.sampling)
         total = 0.0
+        pairs = []
         for ends, c, g_ev in terms:
             logs = [render_log_intensity(self.field, crf, ow, dw, g, **es)[0]
                     for ow, dw, g in ends]
@@ -130,4 +134,19 @@ class EnMapper(Mapper):
                     self.contrast_set = True
             C = crf.event.contrast
             total = total + event_loss(dl + C * g_ev, c, C, sysm.event_params)
+            pairs.append((dl.detach() + C.detach() * g_ev, C.detach() * c))
+        if self._measure:                  # before this call trains on these windows
+            self._measure = False
+            self._update_fidelity(pairs)
         return total / len(terms)
+
+    def _update_fidelity(self, pairs: list) -> None:
+        """The system's `event_fidelity`: correlation of rendered changes with C x events on
+        this call's window pixels, averaged with the previous value (halves each call)."""
+        dl = torch.cat([p[0] for p in pairs]).double()
+        ce = torch.cat([p[1] for p in pairs]).double()
+        if len(dl) < 16 or float(dl.std()) == 0.0 or float(ce.std()) == 0.0:
+            return
+        r = float(torch.corrcoef(torch.stack([dl, ce]))[0, 1])
+        old = self.system.event_fidelity
+        self.system.event_fidelity = r if old is None else 0.5 * (old + r)

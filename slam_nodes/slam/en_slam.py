@@ -11,7 +11,8 @@ extension hooks). What they add:
   refines keyframe exposures, the curve, the event gain and the contrast threshold C;
 - event windows from each of the last `window_frames` tracked frames to the current frame
   (temporal aggregation): rendered log-intensity change between the fixed anchor pose and the
-  pose being optimised vs C x accumulated events (slam_nodes.slam.events);
+  pose being optimised vs C x accumulated events (slam_nodes.slam.events), weighted in frame
+  tracking by how well the map predicts events (`event_fidelity`, measured in mapping);
 - blur-aware RGB when the predicted image motion during the exposure reaches
   `blur.min_blur_px` (slam_nodes.slam.blur) with poses
   interpolated on SE(3) between the previous and the current frame;
@@ -37,7 +38,7 @@ from slam_nodes.slam.en_config import EnSlamConfig, load_en_slam_config
 from slam_nodes.slam.en_mapper import EnMapper
 from slam_nodes.slam.en_tracker import EnTracker, FrameContext
 from slam_nodes.slam.events import (ContrastEstimate, EventCamera, EventLossParams,
-                                    EventWindowBuffer)
+                                    EventWindowBuffer, event_trust)
 from slam_nodes.slam.geometry import to_numpy_pose, to_torch_pose
 from slam_nodes.slam.system import Observation, SlamSystem, StepResult
 from slam_nodes.types import EventBatch, LidarScan, RGBDFrame, invert_pose
@@ -72,6 +73,7 @@ class EnSlamSystem(SlamSystem):
         self.history: list[tuple[int, np.ndarray]] = []
         self._prev_frame_log: tuple | None = None
         self.contrast_estimate = ContrastEstimate()
+        self.event_fidelity: float | None = None      # measured by EnMapper
         self.rng = np.random.default_rng(config.slam.seed)
         self.event_params = EventLossParams(ev.huber_delta, ev.deadzone, ev.no_event_weight)
         use_events = ev.enabled and self.crf is not None
@@ -137,7 +139,9 @@ class EnSlamSystem(SlamSystem):
             self.event_camera = EventCamera(core.rgbd.camera, np.eye(4) if
                                             self.en.events.T_rig_event is None else
                                             np.asarray(self.en.events.T_rig_event).reshape(4, 4))
-        ctx = FrameContext(stamp, self.tracker.best_log_exposure)
+        ev = self.en.events
+        ctx = FrameContext(stamp, self.tracker.best_log_exposure,
+                           event_trust=event_trust(self.event_fidelity, ev.trust_lo, ev.trust_hi))
         if self.history:
             ctx.prev_stamp_ns, ctx.T_prev = self.history[-1]
         if core.rgbd is not None:

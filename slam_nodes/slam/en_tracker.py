@@ -49,6 +49,7 @@ class FrameContext:
     T_prev: np.ndarray | None = None
     exposure_s: float = 0.0
     blur_px: float = 0.0                          # predicted image motion during the exposure
+    event_trust: float = 1.0                      # factor on the event weight, [0, 1]
     windows: list = field(default_factory=list)   # (T_anchor [4,4] np, counts [H,W] np)
 
 
@@ -133,7 +134,8 @@ class EnTracker(Tracker):
         dev = T_init.device
         cam = self.event_camera_fn()
         terms = []
-        if ctx.windows and cam is not None and self.event_weight > 0:
+        event_w = self.event_weight * ctx.event_trust
+        if ctx.windows and cam is not None and event_w > 0:
             terms = prepare_windows(field_, self.crf, cam, ctx.windows, T_init,
                                     self.event_n_rays, self.event_share, self.event_edge_px,
                                     self.sampling, self.rng)
@@ -180,7 +182,7 @@ class EnTracker(Tracker):
                                    s.n_uniform, s.n_surface, s.surface_range_m)
                 total = total + self.weights.rgb * rgb_loss(pred, blur.rgb)
             if terms:
-                total = total + self.event_weight * windows_loss(
+                total = total + event_w * windows_loss(
                     field_, self.crf, terms, T, self.sampling, self.event_params, contrast)
             return total
 
