@@ -98,7 +98,9 @@ def test_event_mode_tracks_blurred_sequence(runs, sequence):
     moved = np.linalg.norm(key[-1][:3, 3] - key[0][:3, 3])
     assert moved > 0.1
     # measured here: both a few cm; the issue's "event mode beats RGB-D-only" is reported by
-    # benchmarks/bench_enslam.py, this guards against event mode making tracking worse
+    # benchmarks/bench_enslam.py, this guards against event mode making tracking worse (the
+    # map's event fidelity stays below events.trust_lo here, so frame tracking uses the CRF
+    # and blur terms and the events only through mapping)
     assert ate_en < 0.04, ate_en
     assert ate_en <= 1.3 * ate_core + 0.005, (ate_en, ate_core)
     stats = en.event_stats()
@@ -109,9 +111,10 @@ def test_contrast_and_exposures_are_estimated(runs, sequence):
     _, _, en, _ = runs
     log_exp = sequence[3]
     C = float(en.crf.event.contrast.detach())
-    # simulator: C = 0.2 (3% spread) + noise events. The estimate is biased low on this tiny
-    # map (8 cm cells render a smoothed texture, so rendered contrast is attenuated): we check
-    # it was estimated from the data (moved off its 0.25 start) and stays in a sane range
+    # simulator: C = 0.2 (3% spread) + noise events. The estimate comes from frame-to-frame
+    # changes of these 30 ms-blurred frames (measured ~0.15: blur attenuates the frames'
+    # changes): we check it was estimated from the data (moved off its 0.25 start) and stays
+    # in a sane range
     assert abs(C - 0.25) > 0.01 and 0.03 < C < 0.45, C
     est = np.array([v for _, v in en.exposures.items()])
     assert len(est) == N_FRAMES and est[0] == 0.0
@@ -132,9 +135,10 @@ def test_event_only_step_when_depth_drops_out(sequence):
     assert not r.skipped and r.tracking_ok and "event-only" in r.reason
     err = np.linalg.norm(r.T_world_cam[:3, 3] - key[3][:3, 3])
     err_pred = np.linalg.norm(T_pred[:3, 3] - key[3][:3, 3])
-    # measured: ~11 cm vs ~8 cm for the constant-velocity start on this tiny map, i.e. events
-    # alone do not yet improve the pose here (C is estimated low from blurred frames, which
-    # pulls the pose back towards the anchors); this bounds the damage, it is not a success
+    # measured: 6.8 cm vs 6.0 cm for the constant-velocity start, i.e. events alone do not
+    # improve the pose here: this tiny, briefly trained map renders log-intensity changes that
+    # do not match the events (its event fidelity is below 0, see events.event_trust); this
+    # bounds the damage, it is not a success
     assert np.isfinite(err) and err < 0.15 and err < err_pred + 0.05, (err, err_pred)
     assert len(en.trajectory()) == 4
 
