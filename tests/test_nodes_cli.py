@@ -79,3 +79,14 @@ def test_ros_transport_without_rclpy_says_what_to_do(capsys):
         pytest.skip("rclpy is installed: --transport ros would start a node")
     assert main(["run", "--transport", "ros", "--config", "config/lidar.yaml"]) == 2
     assert "--transport ros needs rclpy" in capsys.readouterr().err
+
+
+def test_options_a_node_or_transport_cannot_honour_are_errors(tmp_path, capsys):
+    """Not silently ignored: --gt with the asset node (no trajectory), --duration under rclpy."""
+    code = main(["replay", str(tmp_path), "--node", "asset_completion_node",
+                 "--config", "config/assets.yaml", "--out", str(tmp_path / "o"),
+                 "--gt", str(tmp_path / "gt.tum")])
+    assert code == 2 and "--gt scores en_slam_node's trajectory" in capsys.readouterr().err
+    code = main(["run", "--transport", "ros", "--config", "config/rgbd.yaml",
+                 "--duration", "1"])
+    assert code == 2 and "--duration is for --transport dds" in capsys.readouterr().err

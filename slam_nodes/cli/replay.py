@@ -39,7 +39,12 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     remappings = parse_remappings(args.remap)
     if args.node == "asset_completion_node":
+        from slam_nodes.errors import ConfigError
         from slam_nodes.runtime.replay import replay_assets
+
+        if args.gt is not None:
+            raise ConfigError("--gt scores en_slam_node's trajectory; asset_completion_node "
+                              "has none")
 
         _, config = node_config(args, {"outputs.output_dir": str(Path(args.out) / "assets")})
         res = replay_assets(args.bag, config, args.out, rate=args.rate, remappings=remappings,

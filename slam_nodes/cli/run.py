@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ROS 2 domain id (default: $ROS_DOMAIN_ID or 0)")
     parser.add_argument("--namespace", default="/", help="node namespace")
     parser.add_argument("--duration", type=float, default=None,
-                        help="stop after this many seconds (default: until Ctrl-C)")
+                        help="dds: stop after this many seconds (default: until Ctrl-C)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,10 +42,13 @@ def run(args: argparse.Namespace) -> int:
         from slam_nodes.optional import has_rclpy
         from slam_nodes.runtime.ros import run_node
 
+        if args.duration is not None:
+            raise ConfigError("--duration is for --transport dds; under rclpy the node runs "
+                              "until Ctrl-C")
         if not has_rclpy():
             raise ConfigError("--transport ros needs rclpy (source a ROS 2 install); "
                               "--transport dds runs without one")
-
+        os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)  # read by rclpy.init
         ros_args = ["--ros-args", "-r", f"__ns:={args.namespace}", "--params-file", args.config]
         for item in args.remap:
             ros_args += ["-r", item]

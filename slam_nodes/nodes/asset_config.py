@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slam_nodes.config_schema import (NodeParams, check_non_negative, check_positive, load_params,
-                                      save_params)
+from slam_nodes.config_schema import NodeParams, check_non_negative, check_positive, load_params
 from slam_nodes.errors import ConfigError
 
 NODE_NAME = "asset_completion_node"
@@ -174,9 +173,3 @@ def load_asset_config(path: str | Path, node_name: str = NODE_NAME,
                       overrides: dict[str, Any] | None = None) -> AssetNodeConfig:
     """Read `node_name`'s ros__parameters from a ROS 2 params file; apply dotted overrides."""
     return load_params(AssetNodeConfig, path, node_name, overrides)
-
-
-def save_asset_config(path: str | Path, config: AssetNodeConfig,
-                      node_name: str = NODE_NAME) -> None:
-    """Write the config as a ROS 2 params file (into the output folder)."""
-    save_params(path, config, node_name)

@@ -92,6 +92,21 @@ class _Recorder:
         self.bag.write(topic, stamp_ns, msg)
 
 
+def _start(node_name: str, config, out_dir: str | Path, remappings: dict[str, str] | None,
+           build) -> tuple[Path, _Recorder, OfflineRuntime, object]:
+    """(out folder, recorder, runtime, node): out_dir created with config.yaml in it, the node
+    built on an offline runtime by `build(runtime)` (engines import heavy libraries: before the
+    output bag is opened, so a failed build leaves none) and its output bag opened."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    get_node(node_name).save_config(out / "config.yaml", config)
+    recorder = _Recorder()
+    runtime = OfflineRuntime(node_name, remappings=remappings, on_publish=recorder)
+    node = build(runtime)
+    recorder.open(out / OUT_BAG)
+    return out, recorder, runtime, node
+
+
 def _drive(bag_path: str | Path, runtime: OfflineRuntime, rate: float | None,
            progress: bool, required: tuple[str, ...] = ()) -> tuple[int, bool, set[str]]:
     """Deliver the bag's messages on the node's topics in log-time order, then fire the timers
@@ -140,13 +155,8 @@ def replay_bag(bag_path: str | Path, config: SlamNodeConfig, out_dir: str | Path
     """
     from slam_nodes.nodes.en_slam_node import NODE_NAME, EnSlamNode
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    get_node(NODE_NAME).save_config(out / "config.yaml", config)
-    recorder = _Recorder()
-    runtime = OfflineRuntime(NODE_NAME, remappings=remappings, on_publish=recorder)
-    node = EnSlamNode(runtime, config, engine)  # engines import heavy libraries: before the bag
-    recorder.open(out / OUT_BAG)
+    out, recorder, runtime, node = _start(NODE_NAME, config, out_dir, remappings,
+                                          lambda rt: EnSlamNode(rt, config, engine))
     t0 = time.perf_counter()
     try:
         n, interrupted, topics = _drive(bag_path, runtime, rate, progress)
@@ -188,13 +198,8 @@ def replay_assets(bag_path: str | Path, config: AssetNodeConfig, out_dir: str | 
     the assets under config.outputs.output_dir. See the module doc for `out_dir`."""
     from slam_nodes.nodes.asset_completion_node import NODE_NAME, AssetCompletionNode
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    get_node(NODE_NAME).save_config(out / "config.yaml", config)
-    recorder = _Recorder()
-    runtime = OfflineRuntime(NODE_NAME, remappings=remappings, on_publish=recorder)
-    node = AssetCompletionNode(runtime, config)
-    recorder.open(out / OUT_BAG)
+    out, recorder, runtime, node = _start(NODE_NAME, config, out_dir, remappings,
+                                          lambda rt: AssetCompletionNode(rt, config))
     t0 = time.perf_counter()
     try:
         n, interrupted, _topics = _drive(bag_path, runtime, rate, progress, required=("points",))
