@@ -78,8 +78,9 @@ def stretch_to_box(verts: np.ndarray, observed: np.ndarray, tol: float = 0.02) -
     (its surface a few % short of, or beyond, an unseen face). Per axis, the stretch of the mesh
     beyond the observed points' range [observed [N,3] min, max] is mapped linearly onto the stretch
     between that range and the box face (+-CANON_HALF); vertices within the observed range do not
-    move. A side whose observed range reaches the face within `tol` is left alone. The warp is
-    monotonic per axis, so a watertight mesh stays watertight.
+    move. A side whose observed range reaches the face within `tol` (canonical units, like
+    verts and observed) is left alone. The warp is monotonic per axis, so a watertight mesh
+    stays watertight.
     """
     out = np.array(verts, dtype=np.float64, copy=True)
     lo_v, hi_v = out.min(0), out.max(0)

@@ -1,7 +1,8 @@
 """Typed mirror of the en_slam_node parameters (config/*.yaml, ROS 2 params-file format).
 
 The YAML in config/ is the single source (DESIGN.md principle 4): ROS 2 reads it with
-`--params-file`, offline runs read it with `load_node_config`. Layout:
+`--params-file`; `slam-nodes replay/run` read it through slam_nodes.nodes.registry
+(`load_node_config` here is the same for scripts). Layout:
 
     en_slam_node:
       ros__parameters:
