@@ -34,6 +34,7 @@ class NodeSpec:
         return _load(self.config_class).from_dict(params)
 
     def save_config(self, path: str | Path, config: Any) -> None:
+        """Write `config` as a ROS 2 params file keyed by the node's name."""
         from slam_nodes.config_schema import save_params
 
         save_params(path, config, self.name)
