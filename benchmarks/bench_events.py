@@ -241,7 +241,7 @@ def main(argv=None) -> int:
         default = fast if fast is not None else ref
         fast_s = f"{n_ev / fast / 1e6:12.1f}" if fast is not None else f"{'-':>12s}"
         print(f"{name:28s} {n_ev:9d} {fast_s} {n_ev / ref / 1e6:16.1f} {tgt:>7s} "
-              f"{n_ev / plain / 1e6:17.1f} {default / plain:6.1f} {'<= 5':>12s}")
+              f"{n_ev / plain / 1e6:17.1f} {default / plain:6.1f} {'<= 5' if target else '-':>12s}")
     clock = "wall" if args.wall else "CPU (process)"
     print(f"\ntimes: best of {args.repeats}, {clock} time, one core; ratio = default "
           f"implementation (numba where a kernel exists) / plain pass")
