@@ -31,8 +31,8 @@ SPLITS = {"held_out": (HELD_OUT_SEEDS[0] + 100, 0), "validation": (VALIDATION_SE
 FIELDS = ("chamfer_l1_x1000", "fscore", "fscore_observed", "fscore_hidden", "box_size_error")
 
 
-def run(per_class: int, seed: int = 0, split: str = "held_out") -> dict:
-    completer = AssetCompleter.from_weights(seed=seed)
+def run(per_class: int, seed: int = 0, split: str = "held_out", weights: str | None = None) -> dict:
+    completer = AssetCompleter.from_weights(weights, seed=seed)
     first_seed, view_seed = SPLITS[split]
     rng = np.random.default_rng(seed + view_seed)
     rows = []
@@ -99,9 +99,11 @@ def main(argv=None) -> int:
     ap.add_argument("--split", choices=sorted(SPLITS), default="held_out",
                     help="held_out: the reported figures; validation: for choosing settings")
     ap.add_argument("--json", default=None, help="also write the per-object rows here")
+    ap.add_argument("--weights", default=None,
+                    help="prior weights (.pt) to score instead of the shipped ones")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    result = run(args.per_class, split=args.split)
+    result = run(args.per_class, split=args.split, weights=args.weights)
     print(f"split: {args.split}")
     print(summarise(result))
     if args.json:
