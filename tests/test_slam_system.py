@@ -160,3 +160,46 @@ def test_mapping_uses_the_border_tracking_does_not(run):
     from_keyframes = ObservedVoxels(system.observed.origin, system.observed.voxel)
     from_keyframes.add(system.store.endpoints_world())
     assert len(system.observed) > len(from_keyframes)
+
+
+def test_bounds_grow_when_the_camera_sees_past_them():
+    """A tracked frame whose endpoints leave the first frame's bounds grows them: the new field
+    covers that frame, keeps the observed voxels on the same lattice and is re-learnt (the SDF
+    in front of the first view's surface matches the scene's); config bounds do not grow."""
+    from scipy.spatial.transform import Rotation
+
+    from slam_nodes.types import make_pose
+
+    scene, cam = BoxRoomScene(), CameraModel.pinhole(40, 30, 35, 35, 19.5, 14.5)
+    cfg = {**TINY, "mapping": {**TINY["mapping"], "first_iters": 60, "n_rays": 256,
+                               "bounds_margin_m": 0.1}}
+    system = build_system(cfg)
+    first = system.step(scene.render(cam, np.eye(4), 0))
+    old = system.field.bounds.cpu().numpy().copy()
+    n_obs = len(system.observed)
+    # probes 6 cm of depth in front of the first view's surface (true SDF from the scene)
+    first_rays = system.store.rays()[0]
+    first_rays = first_rays.select(first_rays.target_t > 0.2)
+    probes = first_rays.endpoints(torch.eye(4)) - 0.06 * first_rays.dirs
+    turned = make_pose(Rotation.from_euler("y", 70, degrees=True).as_matrix(), np.zeros(3))
+    rays = system._rays(system._as_observation(scene.render(cam, turned, DT_NS)))[0]
+    pts = rays.endpoints(torch.as_tensor(turned, dtype=torch.float32))
+    assert (~system.field.inside(pts)).float().mean() > 0.05
+    mesher = MapMesher(system)
+    note = system._grow_bounds(rays, turned)
+    new = system.field.bounds.cpu().numpy()
+    assert "grown" in note
+    mesher.update()                      # restarts over the new field and bounds
+    assert mesher._field is system.field and len(mesher.to_trimesh().vertices) > 0
+    assert np.all(new[0] <= old[0]) and np.all(new[1] >= old[1])
+    assert system.field.inside(pts).float().mean() > 0.95
+    shift = (old[0] - new[0]) / cfg["mesh"]["voxel_size_m"]
+    assert np.allclose(shift, np.round(shift), atol=1e-3)
+    assert len(system.observed) == n_obs
+    with torch.no_grad():
+        sdf_m = system.field.sdf(probes).numpy() * system.config.render.truncation_m
+    err = np.abs(sdf_m - scene.sdf(probes.numpy().astype(np.float64)))
+    assert first.tracking_ok and float(np.median(err)) < 0.02   # un-learnt field: ~0.06 m
+    fixed = build_system({**cfg, "mapping": {**cfg["mapping"], "bounds_m": old.tolist()}})
+    fixed.step(scene.render(cam, np.eye(4), 0))
+    assert fixed._grow_bounds(rays, turned) == ""

@@ -54,16 +54,25 @@ class MapMesher:
     def __init__(self, system: SlamSystem) -> None:
         if system.field is None:
             raise ConfigError("the map is empty: step() at least one frame before meshing")
-        m = system.config.mesh
         self.system = system
-        self.mesher = BlockMesher(system.field.bounds.cpu().numpy(), m.voxel_size_m,
+        self._start()
+
+    def _start(self) -> None:
+        """A BlockMesher over the system's current field and bounds, nothing observed yet."""
+        s, m = self.system, self.system.config.mesh
+        self._field = s.field
+        self.mesher = BlockMesher(s.field.bounds.cpu().numpy(), m.voxel_size_m,
                                   m.block_size_vox, m.observed_margin_m,
-                                  field_sdf_fn(system), field_color_fn(system))
+                                  field_sdf_fn(s), field_color_fn(s))
         self._seen = 0
 
     def update(self, full: bool = False):
         """Observe voxels the system observed since the last call and re-mesh dirty blocks
-        (see BlockMesher.update)."""
+        (see BlockMesher.update). When the system replaced its field (its bounds grew) the
+        mesher restarts over the new bounds and re-meshes everything."""
+        if self.system.field is not self._field:
+            self._start()
+            full = True
         observed = self.system.observed
         if len(observed) > self._seen:
             self.mesher.observe(observed.centres(self._seen))

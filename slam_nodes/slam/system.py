@@ -9,6 +9,10 @@ Tracking ignores a `tracking.edge_px` image border; mapping and keyframes use th
 (as Co-SLAM does: its `ignore_edge` is a tracking setting), and every tracked frame's measured
 endpoints mark the observed region that meshing keeps (`observed`, slam_nodes.mesh.coverage).
 
+Scene bounds come from the config or from the first frame (+ `mapping.bounds_margin_m`); when
+a tracked frame reaches past them they grow and the field is re-learnt (`_grow_bounds`). A lost
+frame coasts on the constant-velocity model, and recovery starts from that prediction.
+
 The rig frame is the camera's optical frame when the observation has a camera, else the LiDAR
 frame (`T_world_cam` in results then means the LiDAR pose). Bad input (no valid depth, NaN
 depth, stamps going backwards, gaps) is skipped or handled and named in `StepResult.reason`.
@@ -40,6 +44,7 @@ from slam_nodes.types import LidarScan, RGBDFrame, Trajectory, invert_pose
 logger = logging.getLogger(__name__)
 
 MIN_MEASURED_RAYS = 32
+GROW_OUTSIDE_FRACTION = 0.05      # share of a tracked frame's endpoints outside: bounds grow
 
 
 @dataclass
@@ -188,6 +193,38 @@ class SlamSystem:
         margin = self.config.mapping.bounds_margin_m
         return np.stack([lo - margin, hi + margin])
 
+    def _grow_bounds(self, rays: RaySet, T: np.ndarray) -> str:
+        """Grow the scene bounds when over GROW_OUTSIDE_FRACTION of the frame's endpoints (rig
+        pose T [4, 4]) lie outside them; returns a note ("" when nothing changed).
+
+        A hash-grid field cannot be re-shaped in place (its cells are fractions of the
+        bounds), so the new field, over the old bounds and this frame's `_bounds_from`, is
+        re-learnt from the keyframe store and this frame for `mapping.first_iters` iterations
+        with the poses held. The lower corner moves by whole mesh voxels, so the observed voxels
+        carry over on the same lattice. Bounds given in the config never grow.
+        """
+        if self.config.mapping.bounds_m is not None:
+            return ""
+        Tt = to_torch_pose(T, self.device)
+        outside = float((~self.field.inside(rays.endpoints(Tt))).float().mean())
+        if outside <= GROW_OUTSIDE_FRACTION:
+            return ""
+        old = self.field.bounds.cpu().numpy().astype(np.float64)
+        frame = self._bounds_from(rays, T)
+        vox = self.config.mesh.voxel_size_m
+        lo = old[0] - np.ceil(np.maximum(old[0] - frame[0], 0.0) / vox) * vox
+        bounds = np.stack([lo, np.maximum(old[1], frame[1])])
+        observed = self.observed.centres()
+        self._init_field(bounds)
+        self.observed.add(observed)
+        optimize_poses = self.mapper.optimize_poses
+        self.mapper.optimize_poses = False
+        self.mapper.optimise(self.store, rays, Tt, self.config.mapping.first_iters,
+                             self.generator, optimize_current=False)
+        self.mapper.optimize_poses = optimize_poses
+        return (f"{outside:.0%} of the endpoints outside the scene bounds: grown to "
+                f"{np.round(bounds, 2).tolist()} m and the map re-learnt")
+
     # ------------------------------------------------------------------ input
     def _rays(self, obs: Observation) -> tuple[RaySet, torch.Tensor, RaySet, str]:
         """(all rays, tracking mask [N] bool, keyframe subset, note) of an observation at
@@ -323,6 +360,10 @@ class SlamSystem:
         keyframe = mapped = False
         t = time.perf_counter()
         if res.ok:
+            note = self._grow_bounds(rays, T)
+            if note:
+                reasons.append(note)
+                logger.info("stamp %d: %s", stamp, note)
             idx = self.n_processed
             if idx % c.mapping.map_every == 0:
                 _, T_ref = self.mapper.optimise(self.store, rays, res.T_world_rig,
@@ -337,7 +378,10 @@ class SlamSystem:
             self._T_last = T
             self.n_processed += 1
         else:
-            self._velocity = np.eye(4)
+            # the camera keeps moving: coast on the motion model (velocity kept), so the next
+            # frame's prediction and recovery start near where the camera is, not where it was
+            T = T_pred
+            self._T_last = T_pred
             logger.warning("stamp %d: tracking lost (inlier ratio %.2f)", stamp, res.inlier_ratio)
         timings["mapping"] = (time.perf_counter() - t) * 1e3
         self.frames.append(self._frame_record(stamp, T, res.ok))
@@ -345,7 +389,8 @@ class SlamSystem:
                           keyframe=keyframe, mapped=mapped)
 
     def _recover(self, rays: RaySet, failed):
-        """Re-initialise against the map from the last good pose and the last keyframe."""
+        """Re-initialise against the map from the last pose (coasted while lost) and the last
+        keyframe."""
         candidates = [self._T_last, to_numpy_pose(self.store.poses[-1])]
         best = failed
         for T0 in candidates:
