@@ -7,15 +7,19 @@ initialised with a constant-velocity guess. Mapping: Open3D's `VoxelBlockGrid` T
 of every `integrate_every`-th tracked frame; the mesh is its marching-cubes surface.
 World frame: the first frame's camera optical frame.
 
-Determinism: Open3D reduces the ICP normal equations with parallel float atomics, so the same
-input gives increments differing by ~1e-8 between runs. Each increment is therefore quantised
-(translation to 1e-6 m, rotation vector to 1e-7 rad) so replays give identical trajectories;
-the quantisation is far below the method's accuracy (~1 cm).
+Determinism: Open3D (0.19+) parallelises its CPU kernels with oneTBB, and the odometry sums
+its normal equations with `tbb::parallel_reduce`, whose float partial sums are combined in an
+order that depends on work stealing: with more than one thread the same input gives
+increments differing by ~1e-7 m between runs (OMP_NUM_THREADS has no effect). The odometry
+call therefore runs with Open3D limited to one thread (`open3d.utility.set_max_threads(1)`,
+restored afterwards); a single thread reduces in a fixed order, so replays give bit-identical
+trajectories. The TSDF integration and the mesh keep all threads (per-voxel work, no reduction).
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -89,11 +93,12 @@ class IcpEngine:
         else:
             init = o3c.Tensor(self._velocity)
             try:
-                result = odometry.rgbd_odometry_multi_scale(
-                    cur, self._prev, K, init, 1.0, self.depth_max_m,
-                    method=(odometry.Method.PointToPlane if self.method == "point_to_plane"
-                            else odometry.Method.Hybrid))
-                T_prev_cur = _quantise(result.transformation.numpy())
+                with _single_thread():
+                    result = odometry.rgbd_odometry_multi_scale(
+                        cur, self._prev, K, init, 1.0, self.depth_max_m,
+                        method=(odometry.Method.PointToPlane if self.method == "point_to_plane"
+                                else odometry.Method.Hybrid))
+                T_prev_cur = result.transformation.numpy()
                 fitness, loss = float(result.fitness), float(result.inlier_rmse)
             except RuntimeError:
                 T_prev_cur, fitness, loss = self._velocity, 0.0, float("nan")
@@ -153,14 +158,14 @@ class IcpEngine:
         return [path]
 
 
-def _quantise(T: np.ndarray) -> np.ndarray:
-    """T with translation rounded to 1e-6 m and rotation vector to 1e-7 rad (see module doc)."""
-    from scipy.spatial.transform import Rotation
+@contextmanager
+def _single_thread():
+    """Limit Open3D to one CPU thread inside the block, restoring the previous limit (module doc)."""
+    from open3d.utility import get_max_threads, set_max_threads
 
-    out = np.eye(4)
-    if not np.isfinite(T).all():
-        return T
-    rotvec = np.round(Rotation.from_matrix(T[:3, :3]).as_rotvec(), 7)
-    out[:3, :3] = Rotation.from_rotvec(rotvec).as_matrix()
-    out[:3, 3] = np.round(T[:3, 3], 6)
-    return out
+    previous = get_max_threads()
+    set_max_threads(1)
+    try:
+        yield
+    finally:
+        set_max_threads(previous)
