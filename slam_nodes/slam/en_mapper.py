@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 
 class EnMapper(Mapper):
     """The core's bundle adjustment with the CRF (per-keyframe log exposures, keyframe 0 the
-    gauge), plus an event term on the latest windows between tracked poses that trains the
-    field's radiance, the event gain and the contrast threshold C, and measures how well the
-    map predicts events (the system's `event_fidelity`, see events.event_trust)."""
+    gauge), plus an event term on the latest windows between tracked poses that measures how
+    well the map predicts events (the system's `event_fidelity`, see events.event_trust) and,
+    with `events.map_weight` > 0, trains the field's radiance, the event gain and C."""
 
     def __init__(self, base: Mapper, system: "EnSlamSystem", lr_curve: float,
                  lr_exposure: float, lr_contrast: float) -> None:
@@ -78,7 +78,13 @@ class EnMapper(Mapper):
     def _extra_loss(self) -> torch.Tensor | None:
         if not self._terms:
             return None
-        return self.system.en.events.map_weight * self._event_term(self._terms)
+        w = self.system.en.events.map_weight
+        if w <= 0:                # the term only measures the map's event fidelity
+            if self._measure:
+                with torch.no_grad():
+                    self._event_term(self._terms)
+            return None
+        return w * self._event_term(self._terms)
 
     def _end(self, store: KeyframeRayStore) -> None:
         """Refined exposures back to the system's table and to tracking's next start."""

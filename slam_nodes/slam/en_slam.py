@@ -13,6 +13,9 @@ extension hooks). What they add:
   (temporal aggregation): rendered log-intensity change between the fixed anchor pose and the
   pose being optimised vs C x accumulated events (slam_nodes.slam.events), weighted in frame
   tracking by how well the map predicts events (`event_fidelity`, measured in mapping);
+- the same windows against the anchor frame's *measured* log image and depth (reference-frame
+  term, slam_nodes.slam.en_reference), which does not depend on the map's colour, when the
+  event sensor shares the RGB-D pixels;
 - blur-aware RGB when the predicted image motion during the exposure reaches
   `blur.min_blur_px` (slam_nodes.slam.blur) with poses
   interpolated on SE(3) between the previous and the current frame;
@@ -36,6 +39,7 @@ from slam_nodes.field.crf import CameraResponse, ExposureTable
 from slam_nodes.slam.blur import predicted_blur_px
 from slam_nodes.slam.en_config import EnSlamConfig, load_en_slam_config
 from slam_nodes.slam.en_mapper import EnMapper
+from slam_nodes.slam.en_reference import make_reference, shares_pixels
 from slam_nodes.slam.en_tracker import EnTracker, FrameContext
 from slam_nodes.slam.events import (ContrastEstimate, EventCamera, EventLossParams,
                                     EventWindowBuffer, event_trust)
@@ -71,6 +75,7 @@ class EnSlamSystem(SlamSystem):
             event_camera.T_rig_event = np.asarray(ev.T_rig_event, dtype=np.float64).reshape(4, 4)
         self.buffer: EventWindowBuffer | None = None
         self.history: list[tuple[int, np.ndarray]] = []
+        self.references: dict = {}            # stamp -> ReferenceFrame of tracked frames
         self._prev_frame_log: tuple | None = None
         self.contrast_estimate = ContrastEstimate()
         self.event_fidelity: float | None = None      # measured by EnMapper
@@ -82,7 +87,8 @@ class EnSlamSystem(SlamSystem):
             self.tracker, self.crf, c.lr_exposure, lambda: self.event_camera, self.event_params,
             ev.weight if use_events else 0.0, ev.n_rays, ev.event_share, ev.edge_px,
             b.n_samples if (b.enabled and self.crf is not None) else 1, b.n_rays,
-            b.min_blur_px, config.slam.seed)
+            b.min_blur_px, config.slam.seed, ev.reference_weight if use_events else 0.0,
+            ev.reference_sigma_px, ev.huber_delta, ev.prealign_iters)
 
     def _init_field(self, bounds_m: np.ndarray) -> None:
         super()._init_field(bounds_m)
@@ -103,7 +109,8 @@ class EnSlamSystem(SlamSystem):
         return self.buffer.push(batch)
 
     def _windows(self, stamp: int) -> list:
-        """Raw windows (T_anchor, counts) from the last `window_frames` tracked frames."""
+        """Raw windows (T_anchor, counts, ReferenceFrame or None) from the last
+        `window_frames` tracked frames."""
         ev = self.en.events
         if self.buffer is None or self.event_camera is None or not ev.enabled:
             return []
@@ -113,7 +120,7 @@ class EnSlamSystem(SlamSystem):
                 continue
             win = self.buffer.window(t_a, stamp)
             if win.n_events > 0:
-                out.append((T_a, win.counts))
+                out.append((T_a, win.counts, self.references.get(t_a)))
         return out
 
     # ------------------------------------------------------------------ main entry
@@ -157,8 +164,24 @@ class EnSlamSystem(SlamSystem):
             self.exposures.set(stamp, self.tracker.best_log_exposure)
             if core.rgbd is not None:
                 self._contrast_from_frames(core.rgbd, stamp, self.tracker.best_log_exposure)
+                self._add_reference(core.rgbd, stamp, result.T_world_cam)
             self._record(stamp, result.T_world_cam)
         return result
+
+    def _add_reference(self, frame: RGBDFrame, stamp: int, T: np.ndarray) -> None:
+        """Keep the tracked frame as the reference of windows starting at it (en_reference),
+        when the event sensor shares its pixels."""
+        cam = self.event_camera
+        ev = self.en.events
+        if (self.crf is None or ev.reference_weight <= 0 or cam is None or frame.rgb is None
+                or frame.depth is None
+                or not shares_pixels(cam.camera, cam.T_rig_event, frame.camera)):
+            return
+        ref = make_reference(stamp, frame.rgb, frame.depth, frame.camera, T, self.crf,
+                             self.tracker.best_log_exposure, ev.reference_sigma_px,
+                             self.config.min_depth_m, self.config.max_depth_m, self.device)
+        if ref is not None:
+            self.references[stamp] = ref
 
     @torch.no_grad()
     def _contrast_from_frames(self, frame: RGBDFrame, stamp: int, log_exposure: float) -> None:
@@ -215,6 +238,8 @@ class EnSlamSystem(SlamSystem):
         keep = max(self.en.events.window_frames, self.en.events.map_windows) + 1
         if len(self.history) > keep:
             self.history = self.history[-keep:]
+            self.references = {t: r for t, r in self.references.items()
+                               if t >= self.history[0][0]}
             if self.buffer is not None:
                 self.buffer.prune(self.history[0][0])
 
@@ -225,7 +250,7 @@ class EnSlamSystem(SlamSystem):
         if self.field is None or self.T_last is None or (last is not None and stamp <= last):
             return self._skip(stamp, f"{why}; no map or stale stamp for event-only tracking", t0)
         windows = self._windows(stamp)
-        n_ev = sum(int(np.abs(c).sum()) for _, c in windows)
+        n_ev = sum(int(np.abs(c).sum()) for _, c, _ in windows)
         if n_ev < self.en.events.event_only_min_events:
             return self._skip(stamp, f"{why}; only {n_ev} events: frame skipped", t0)
         ctx = FrameContext(stamp, self.tracker.best_log_exposure, windows=windows)

@@ -16,6 +16,7 @@ from slam_nodes.field.crf import CameraResponse
 from slam_nodes.field.losses import rgb_loss
 from slam_nodes.field.render import render_rays, sample_depths
 from slam_nodes.slam.blur import blurred_rgb, exposure_poses
+from slam_nodes.slam.en_reference import end_image, reference_loss
 from slam_nodes.slam.events import (EventCamera, EventLossParams, event_loss, global_change,
                                     guide_depth, render_log_intensity, sample_window_pixels)
 from slam_nodes.slam.geometry import to_torch_pose
@@ -50,7 +51,8 @@ class FrameContext:
     exposure_s: float = 0.0
     blur_px: float = 0.0                          # predicted image motion during the exposure
     event_trust: float = 1.0                      # factor on the event weight, [0, 1]
-    windows: list = field(default_factory=list)   # (T_anchor [4,4] np, counts [H,W] np)
+    windows: list = field(default_factory=list)   # (T_anchor [4,4] np, counts [H,W] np,
+    #                                               en_reference.ReferenceFrame or None)
 
 
 def event_sampling(s: RaySampling) -> dict:
@@ -65,12 +67,12 @@ def event_sampling(s: RaySampling) -> dict:
 def prepare_windows(field_, crf: CameraResponse, cam: EventCamera, windows: list,
                     T_end: torch.Tensor, n_rays: int, event_share: float, edge_px: int,
                     sampling: RaySampling, rng: np.random.Generator) -> list[WindowTerm]:
-    """WindowTerms of raw windows [(T_anchor np [4,4], counts [H, W])] (no gradient)."""
+    """WindowTerms of raw windows [(T_anchor np [4,4], counts [H, W], _)] (no gradient)."""
     out = []
     dev = T_end.device
     es = event_sampling(sampling)
     with torch.no_grad():
-        for T_a, counts in windows:
+        for T_a, counts, _ in windows:
             idx = sample_window_pixels(counts, n_rays, event_share, rng, edge_px)
             if len(idx) == 0:
                 continue
@@ -110,7 +112,8 @@ class EnTracker(Tracker):
                  event_camera_fn, event_params: EventLossParams, event_weight: float,
                  event_n_rays: int, event_share: float, event_edge_px: int,
                  blur_n_samples: int, blur_n_rays: int, blur_min_px: float,
-                 seed: int) -> None:
+                 seed: int, reference_weight: float = 0.0, reference_sigma_px: float = 1.0,
+                 reference_huber: float = 0.3, prealign_iters: int = 0) -> None:
         super().__init__(base.n_iters, base.n_rays, base.lr_rot, base.lr_trans, base.sampling,
                          base.weights, base.inlier_threshold_m, base.min_inlier_ratio)
         self.crf = crf
@@ -123,6 +126,9 @@ class EnTracker(Tracker):
         self.blur_n_samples, self.blur_n_rays = blur_n_samples, blur_n_rays
         self.blur_min_px = blur_min_px
         self.rng = np.random.default_rng(seed)
+        self.reference_weight = reference_weight
+        self.reference_sigma_px, self.reference_huber = reference_sigma_px, reference_huber
+        self.prealign_iters = prealign_iters
         self.context = FrameContext(0)
         self.best_log_exposure = 0.0
 
@@ -139,6 +145,13 @@ class EnTracker(Tracker):
             terms = prepare_windows(field_, self.crf, cam, ctx.windows, T_init,
                                     self.event_n_rays, self.event_share, self.event_edge_px,
                                     self.sampling, self.rng)
+        contrast = self.crf.event.contrast.detach() if self.crf is not None else 0.25
+        refs = []                  # (ReferenceFrame, synthetic end image, global change)
+        if self.reference_weight > 0 and self.crf is not None:
+            c = float(contrast)
+            refs = [(r, end_image(r, counts, c, self.reference_sigma_px),
+                     global_change(counts, self.event_edge_px))
+                    for _, counts, r in ctx.windows if r is not None]
         batch = blur = None
         use_rgb = False
         if rays is not None:
@@ -151,7 +164,7 @@ class EnTracker(Tracker):
                 blur = rays.select(cand[torch.randint(len(cand), (min(self.blur_n_rays,
                                                                       len(cand)),),
                                                       generator=generator, device=dev)])
-        if batch is None and not terms:
+        if batch is None and not terms and not refs:
             return TrackResult(T_init, float("inf"), 0.0, False, 0)
         if use_rgb and self.crf is not None:
             e0 = self._initial_exposure(field_, batch, T_init)
@@ -161,7 +174,6 @@ class EnTracker(Tracker):
                          requires_grad=self.crf is not None and use_rgb)
         extra = [{"params": [e], "lr": self.lr_exposure}] if e.requires_grad else []
         frozen = list(field_.parameters()) + (list(self.crf.parameters()) if self.crf else [])
-        contrast = self.crf.event.contrast.detach() if self.crf is not None else 0.25
         T_prev = None if ctx.T_prev is None else to_torch_pose(ctx.T_prev, dev)
         resp = (lambda rad: self.crf.rgb(rad, e)) if self.crf is not None else None
 
@@ -184,8 +196,17 @@ class EnTracker(Tracker):
             if terms:
                 total = total + event_w * windows_loss(
                     field_, self.crf, terms, T, self.sampling, self.event_params, contrast)
+            return total + ref_objective(T)
+
+        def ref_objective(T: torch.Tensor) -> torch.Tensor:
+            total = T.sum() * 0.0
+            for r, img, g in refs:
+                total = total + self.reference_weight / len(refs) * reference_loss(
+                    r, img, T, float(contrast), g, self.reference_huber)
             return total
 
+        if refs and self.prealign_iters > 0:
+            T_init = self._prealign(T_init, ref_objective, objective)
         loss, T_best, self.best_log_exposure = self.descend(
             T_init, objective, iters, frozen, extra, lambda: float(e.detach()),
             float(ctx.log_exposure))
@@ -194,6 +215,18 @@ class EnTracker(Tracker):
             return TrackResult(T_best, loss, float("nan"), finite, iters)
         inl = self.inlier_ratio(field_, batch, T_best)
         return TrackResult(T_best, loss, inl, finite and inl >= self.min_inlier_ratio, iters)
+
+    def _prealign(self, T_init: torch.Tensor, ref_objective, objective) -> torch.Tensor:
+        """Start pose from the reference-frame term alone (no map query, so `prealign_iters`
+        steps cost little): it sees the motion since the previous frames in the events, which
+        the constant-velocity prediction misses when the motion changes (and on the first
+        tracked frame, where it predicts no motion). Kept only where the full objective is
+        lower there than at T_init, so a reference term misled by noise cannot hurt."""
+        _, T_pre, _ = self.descend(T_init, ref_objective, self.prealign_iters, [])
+        with torch.no_grad():
+            if float(objective(T_pre)) < float(objective(T_init)):
+                return T_pre
+        return T_init
 
     @torch.no_grad()
     def _initial_exposure(self, field_, batch: RaySet, T: torch.Tensor) -> float | None:
