@@ -26,9 +26,7 @@ class EventsConfig:
     map_weight: weight of the event term in mapping (training the radiance on event windows);
     0 keeps the term as a measurement of the map's event fidelity only. At 64x48 with cpu-lite
     mapping, weight 20 made the map worse on all three benchmark clips (single runs, ATE with /
-    without, reference term off: blur 30.6 / 16.9 cm, dark 2.53 / 2.13, normal 2.19 / 1.82);
-    prealign_iters: steps on that term alone that give frame tracking its start pose (0: the
-    constant-velocity prediction).
+    without, reference term off: blur 30.6 / 16.9 cm, dark 2.53 / 2.13, normal 2.19 / 1.82).
     """
 
     enabled: bool = True
@@ -53,7 +51,6 @@ class EventsConfig:
     T_rig_event: list | None = None
     reference_weight: float = 20.0
     reference_sigma_px: float = 1.0
-    prealign_iters: int = 0
 
 
 @dataclass

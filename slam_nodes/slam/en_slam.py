@@ -88,7 +88,7 @@ class EnSlamSystem(SlamSystem):
             ev.weight if use_events else 0.0, ev.n_rays, ev.event_share, ev.edge_px,
             b.n_samples if (b.enabled and self.crf is not None) else 1, b.n_rays,
             b.min_blur_px, config.slam.seed, ev.reference_weight if use_events else 0.0,
-            ev.reference_sigma_px, ev.huber_delta, ev.prealign_iters)
+            ev.reference_sigma_px, ev.huber_delta)
 
     def _init_field(self, bounds_m: np.ndarray) -> None:
         super()._init_field(bounds_m)

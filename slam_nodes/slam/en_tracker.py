@@ -113,7 +113,7 @@ class EnTracker(Tracker):
                  event_n_rays: int, event_share: float, event_edge_px: int,
                  blur_n_samples: int, blur_n_rays: int, blur_min_px: float,
                  seed: int, reference_weight: float = 0.0, reference_sigma_px: float = 1.0,
-                 reference_huber: float = 0.3, prealign_iters: int = 0) -> None:
+                 reference_huber: float = 0.3) -> None:
         super().__init__(base.n_iters, base.n_rays, base.lr_rot, base.lr_trans, base.sampling,
                          base.weights, base.inlier_threshold_m, base.min_inlier_ratio)
         self.crf = crf
@@ -128,7 +128,6 @@ class EnTracker(Tracker):
         self.rng = np.random.default_rng(seed)
         self.reference_weight = reference_weight
         self.reference_sigma_px, self.reference_huber = reference_sigma_px, reference_huber
-        self.prealign_iters = prealign_iters
         self.context = FrameContext(0)
         self.best_log_exposure = 0.0
 
@@ -196,17 +195,11 @@ class EnTracker(Tracker):
             if terms:
                 total = total + event_w * windows_loss(
                     field_, self.crf, terms, T, self.sampling, self.event_params, contrast)
-            return total + ref_objective(T)
-
-        def ref_objective(T: torch.Tensor) -> torch.Tensor:
-            total = T.sum() * 0.0
             for r, img, g in refs:
                 total = total + self.reference_weight / len(refs) * reference_loss(
                     r, img, T, float(contrast), g, self.reference_huber)
             return total
 
-        if refs and self.prealign_iters > 0:
-            T_init = self._prealign(T_init, ref_objective, objective)
         loss, T_best, self.best_log_exposure = self.descend(
             T_init, objective, iters, frozen, extra, lambda: float(e.detach()),
             float(ctx.log_exposure))
@@ -215,18 +208,6 @@ class EnTracker(Tracker):
             return TrackResult(T_best, loss, float("nan"), finite, iters)
         inl = self.inlier_ratio(field_, batch, T_best)
         return TrackResult(T_best, loss, inl, finite and inl >= self.min_inlier_ratio, iters)
-
-    def _prealign(self, T_init: torch.Tensor, ref_objective, objective) -> torch.Tensor:
-        """Start pose from the reference-frame term alone (no map query, so `prealign_iters`
-        steps cost little): it sees the motion since the previous frames in the events, which
-        the constant-velocity prediction misses when the motion changes (and on the first
-        tracked frame, where it predicts no motion). Kept only where the full objective is
-        lower there than at T_init, so a reference term misled by noise cannot hurt."""
-        _, T_pre, _ = self.descend(T_init, ref_objective, self.prealign_iters, [])
-        with torch.no_grad():
-            if float(objective(T_pre)) < float(objective(T_init)):
-                return T_pre
-        return T_init
 
     @torch.no_grad()
     def _initial_exposure(self, field_, batch: RaySet, T: torch.Tensor) -> float | None:
