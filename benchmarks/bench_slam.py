@@ -58,8 +58,11 @@ def run_slam(frames, preset: str, initial_pose: np.ndarray | None, overrides: di
     rss0 = _rss_mb()
     results = []
     t0 = time.perf_counter()
-    for f in frames:
+    for i, f in enumerate(frames, 1):
         results.append(system.step(f))
+        if i % 25 == 0:
+            print(f"  {preset}: frame {i}/{len(frames)}, {time.perf_counter() - t0:.0f} s",
+                  flush=True)
     seconds = time.perf_counter() - t0
     return system, results, seconds, _rss_mb() - rss0
 
