@@ -20,6 +20,14 @@ with E the window's signed event counts and g the window's global change in even
 by the same Gaussian (a warp that is locally a shift commutes with it; it widens the basin
 and averages the sensor's +-C quantisation and the frame's noise). u' is sampled bilinearly,
 so r is differentiable in T. Units: log intensity; frames: rig = event camera = RGB-D camera.
+
+Measured limits (synthetic clips at 64x48, true poses, sigma 1 px): on room-normal the loss at
+zero motion is ~2x the loss at the true pose and its minimum lies within 0.5 deg / 1-2 cm of
+it (yaw resolves well, sideways translation weakly). On room-dark's darkest frames (light
+0.004, gain 8) the events correlate only 0.44-0.56 with the true log-intensity change (0.82-0.93
+on normal) and zero motion scores as well as the true pose even with the noiseless log image as
+the reference, so there the term cannot help; the 8-bit frames are noisy too (log image vs
+truth correlation 0.8).
 """
 
 from __future__ import annotations
