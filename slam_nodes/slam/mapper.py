@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from slam_nodes.field.field import SdfField
@@ -9,6 +11,53 @@ from slam_nodes.field.losses import LossWeights
 from slam_nodes.slam.geometry import apply_delta
 from slam_nodes.slam.objective import RaySampling, ray_objective
 from slam_nodes.slam.rays import KeyframeRayStore, RaySet
+
+
+@dataclass
+class FieldTargets:
+    """A previous field's SDF (truncation units) [P] and radiance [P, 3] at world points
+    [P, 3] (metres): the map that `Mapper.optimise(targets=...)` carries into a new field, e.g.
+    when the scene bounds grow and the hash grid is rebuilt (SlamSystem._grow_bounds).
+
+    The keyframe store holds a sparse share of the keyframes' pixels only, while the old field
+    also learnt from every mapped frame's full image; fitting the new field to the old one
+    where it was observed keeps that, instead of re-learning from the store alone.
+    """
+
+    points: torch.Tensor
+    sdf: torch.Tensor
+    radiance: torch.Tensor
+
+    @classmethod
+    def sample(cls, field: SdfField, centres_m: torch.Tensor, jitter_m: float, copies: int,
+               generator: torch.Generator, chunk: int = 65536) -> "FieldTargets":
+        """`field`'s values at `copies` points per centre [M, 3] (uniform within +-jitter_m per
+        axis, e.g. the truncation band around observed surface voxels), keeping points inside
+        its bounds."""
+        dev = centres_m.device
+        c = centres_m.repeat(copies, 1)
+        pts = c + (torch.rand(c.shape, generator=generator, device=dev) * 2 - 1) * jitter_m
+        pts = pts[field.inside(pts)]
+        sdf, rad = [], []
+        with torch.no_grad():
+            for i in range(0, len(pts), chunk):
+                s, r = field(pts[i:i + chunk], True)
+                sdf.append(s)
+                rad.append(r)
+        if not sdf:
+            z = torch.zeros(0, device=dev)
+            return cls(pts, z, torch.zeros(0, 3, device=dev))
+        return cls(pts, torch.cat(sdf), torch.cat(rad))
+
+    def loss(self, field: SdfField, n: int, truncation_m: float, weights: LossWeights,
+             generator: torch.Generator) -> torch.Tensor:
+        """Weighted squared SDF (metres, as the ray objective's band term) and colour error of
+        `field` against the targets at `n` random target points."""
+        idx = torch.randint(len(self.points), (n,), generator=generator,
+                            device=self.points.device)
+        sdf, rad = field(self.points[idx], True)
+        sdf_err = ((sdf - self.sdf[idx]) * truncation_m) ** 2
+        return weights.sdf * sdf_err.mean() + weights.rgb * ((rad - self.radiance[idx]) ** 2).mean()
 
 
 class Mapper:
@@ -43,10 +92,13 @@ class Mapper:
 
     def optimise(self, store: KeyframeRayStore, current: RaySet | None,
                  T_current: torch.Tensor | None, n_iters: int, generator: torch.Generator,
-                 optimize_current: bool = True) -> tuple[float, torch.Tensor | None]:
+                 optimize_current: bool = True, targets: FieldTargets | None = None
+                 ) -> tuple[float, torch.Tensor | None]:
         """Run `n_iters` iterations; updates the field and store.poses in place.
 
         current: rays of the frame being mapped (rig frame) with pose T_current [4, 4], or None.
+        targets: a previous field's values the field is also fitted to (n_rays points per
+        iteration), see FieldTargets.
         Returns (last loss, refined T_current or None).
         """
         dev = store.poses.device
@@ -102,6 +154,9 @@ class Mapper:
             extra = self._extra_loss()
             if extra is not None:
                 total = total + extra
+            if targets is not None and len(targets.points) > 0:
+                total = total + targets.loss(self.field, self.n_rays,
+                                             self.sampling.truncation_m, self.weights, generator)
             for o_ in optimizers:
                 o_.zero_grad(set_to_none=True)
             total.backward()

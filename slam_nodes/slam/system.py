@@ -10,8 +10,8 @@ Tracking ignores a `tracking.edge_px` image border; mapping and keyframes use th
 endpoints mark the observed region that meshing keeps (`observed`, slam_nodes.mesh.coverage).
 
 Scene bounds come from the config or from the first frame (+ `mapping.bounds_margin_m`); when
-a tracked frame reaches past them they grow and the field is re-learnt (`_grow_bounds`). A lost
-frame coasts on the constant-velocity model, and recovery starts from that prediction.
+a tracked frame reaches past them they grow and the map moves to a new field (`_grow_bounds`).
+A lost frame coasts on the constant-velocity model, and recovery starts from that prediction.
 
 The rig frame is the camera's optical frame when the observation has a camera, else the LiDAR
 frame (`T_world_cam` in results then means the LiDAR pose). Bad input (no valid depth, NaN
@@ -34,7 +34,7 @@ from slam_nodes.field.losses import LossWeights
 from slam_nodes.mesh.coverage import ObservedVoxels
 from slam_nodes.slam.config import SlamConfig, load_config, to_dict
 from slam_nodes.slam.geometry import to_numpy_pose, to_torch_pose
-from slam_nodes.slam.mapper import Mapper
+from slam_nodes.slam.mapper import FieldTargets, Mapper
 from slam_nodes.slam.objective import RaySampling
 from slam_nodes.slam.rays import (KeyframeRayStore, RaySet, camera_rays, interior_mask,
                                   lidar_rays)
@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 MIN_MEASURED_RAYS = 32
 GROW_OUTSIDE_FRACTION = 0.05      # share of a tracked frame's endpoints outside: bounds grow
+TARGET_COPIES = 2                 # old-field targets per observed voxel when the bounds grow
 
 
 @dataclass
@@ -199,9 +200,12 @@ class SlamSystem:
 
         A hash-grid field cannot be re-shaped in place (its cells are fractions of the
         bounds), so the new field, over the old bounds and this frame's `_bounds_from`, is
-        re-learnt from the keyframe store and this frame for `mapping.first_iters` iterations
-        with the poses held. The lower corner moves by whole mesh voxels, so the observed voxels
-        carry over on the same lattice. Bounds given in the config never grow.
+        learnt for `mapping.first_iters` iterations with the poses held, from the keyframe store
+        and this frame and fitted to the old field's values in the truncation band around the
+        observed voxels (`FieldTargets`: the store keeps a sparse share of the keyframes' pixels
+        only, so re-learning from it alone lost what the map had learnt from every mapped
+        frame). The lower corner moves by whole mesh voxels, so the observed voxels carry over
+        on the same lattice. Bounds given in the config never grow.
         """
         if self.config.mapping.bounds_m is not None:
             return ""
@@ -215,15 +219,18 @@ class SlamSystem:
         lo = old[0] - np.ceil(np.maximum(old[0] - frame[0], 0.0) / vox) * vox
         bounds = np.stack([lo, np.maximum(old[1], frame[1])])
         observed = self.observed.centres()
+        targets = FieldTargets.sample(
+            self.field, torch.as_tensor(observed, dtype=torch.float32, device=self.device),
+            self.config.render.truncation_m, TARGET_COPIES, self.generator)
         self._init_field(bounds)
         self.observed.add(observed)
         optimize_poses = self.mapper.optimize_poses
         self.mapper.optimize_poses = False
         self.mapper.optimise(self.store, rays, Tt, self.config.mapping.first_iters,
-                             self.generator, optimize_current=False)
+                             self.generator, optimize_current=False, targets=targets)
         self.mapper.optimize_poses = optimize_poses
         return (f"{outside:.0%} of the endpoints outside the scene bounds: grown to "
-                f"{np.round(bounds, 2).tolist()} m and the map re-learnt")
+                f"{np.round(bounds, 2).tolist()} m and the map carried over")
 
     # ------------------------------------------------------------------ input
     def _rays(self, obs: Observation) -> tuple[RaySet, torch.Tensor, RaySet, str]:
