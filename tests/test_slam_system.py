@@ -209,7 +209,7 @@ def test_grown_field_keeps_what_frames_off_the_keyframe_store_mapped():
     """The keyframe store holds a sparse share of keyframes' pixels only; a wall mapped from a
     frame that is not a keyframe must survive a growth of the bounds (the new field is fitted to
     the old one around the observed voxels, FieldTargets), not be re-learnt from the store alone
-    (that lost it: the demo's room-normal 4 s drifted at its two growths)."""
+    (which lost it)."""
     from scipy.spatial.transform import Rotation
 
     from slam_nodes.types import make_pose
