@@ -41,7 +41,7 @@ class EventsConfig:
     lr_contrast: float = 1e-2
     map_windows: int = 2
     map_n_rays: int = 128
-    map_weight: float = 0.0              # see below
+    map_weight: float = 0.0               # see the class docstring
     edge_px: int = 4
     max_rate_eps: float = 5e6
     max_events: int = 4_000_000

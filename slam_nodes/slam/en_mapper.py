@@ -133,7 +133,7 @@ class EnMapper(Mapper):
             logs = [render_log_intensity(self.field, crf, ow, dw, g, **es)[0]
                     for ow, dw, g in ends]
             dl = logs[1] - logs[0]
-            if not self.contrast_set:      # closed-form start for C, then learned with the map
+            if not self.contrast_set:      # closed-form start for C (learned if map_weight > 0)
                 c0 = estimate_contrast(dl.detach(), c - g_ev)
                 if c0 is not None:
                     crf.event.set_contrast(float(np.clip(c0, 0.05, 1.0)))

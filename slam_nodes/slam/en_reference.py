@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from slam_nodes.field.crf import CameraResponse
+from slam_nodes.slam.events import _huber
 from slam_nodes.types import CameraModel
 
 
@@ -133,7 +134,4 @@ def reference_loss(ref: ReferenceFrame, end_img: torch.Tensor, T: torch.Tensor,
     grid = torch.stack([2 * u[ok] / (w - 1) - 1, 2 * v[ok] / (h - 1) - 1], dim=-1)
     s = F.grid_sample(end_img, grid.view(1, 1, -1, 2), mode="bilinear",
                       align_corners=True).view(-1)
-    r = ref.log_at[ok] + contrast * global_events - s
-    a = r.abs()
-    return torch.where(a <= huber_delta, 0.5 * r * r,
-                       huber_delta * (a - 0.5 * huber_delta)).mean()
+    return _huber(ref.log_at[ok] + contrast * global_events - s, huber_delta).mean()

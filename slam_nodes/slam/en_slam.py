@@ -39,7 +39,7 @@ from slam_nodes.field.crf import CameraResponse, ExposureTable
 from slam_nodes.slam.blur import predicted_blur_px
 from slam_nodes.slam.en_config import EnSlamConfig, load_en_slam_config
 from slam_nodes.slam.en_mapper import EnMapper
-from slam_nodes.slam.en_reference import make_reference, shares_pixels
+from slam_nodes.slam.en_reference import ReferenceFrame, make_reference, shares_pixels
 from slam_nodes.slam.en_tracker import EnTracker, FrameContext
 from slam_nodes.slam.events import (ContrastEstimate, EventCamera, EventLossParams,
                                     EventWindowBuffer, event_trust)
@@ -75,7 +75,7 @@ class EnSlamSystem(SlamSystem):
             event_camera.T_rig_event = np.asarray(ev.T_rig_event, dtype=np.float64).reshape(4, 4)
         self.buffer: EventWindowBuffer | None = None
         self.history: list[tuple[int, np.ndarray]] = []
-        self.references: dict = {}            # stamp -> ReferenceFrame of tracked frames
+        self.references: dict[int, ReferenceFrame] = {}   # tracked frames by stamp (ns)
         self._prev_frame_log: tuple | None = None
         self.contrast_estimate = ContrastEstimate()
         self.event_fidelity: float | None = None      # measured by EnMapper

@@ -112,8 +112,8 @@ class EnTracker(Tracker):
                  event_camera_fn, event_params: EventLossParams, event_weight: float,
                  event_n_rays: int, event_share: float, event_edge_px: int,
                  blur_n_samples: int, blur_n_rays: int, blur_min_px: float,
-                 seed: int, reference_weight: float = 0.0, reference_sigma_px: float = 1.0,
-                 reference_huber: float = 0.3) -> None:
+                 seed: int, reference_weight: float, reference_sigma_px: float,
+                 reference_huber: float) -> None:
         super().__init__(base.n_iters, base.n_rays, base.lr_rot, base.lr_trans, base.sampling,
                          base.weights, base.inlier_threshold_m, base.min_inlier_ratio)
         self.crf = crf
