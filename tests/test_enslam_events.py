@@ -157,26 +157,31 @@ def _pixel_error(field, T_est, T_true) -> float:
     return float(np.linalg.norm(proj(T_est) - proj(T_true), axis=1).mean())
 
 
-def test_pose_recovered_from_events_alone(window):
-    field, win = window
+def _recover_pose(field, loss_fn) -> tuple[float, float]:
+    """Pixel errors (before, after) of a pose perturbed from T_B and refined on loss_fn(T)
+    alone, with the core tracker's scheme: 40 Adam steps, keep the best pose."""
     T0 = T_B.clone()
     T0[:3, 3] += torch.tensor([0.025, -0.015, 0.01])
     T0[:3, :3] = torch.as_tensor(Rotation.from_rotvec([0.0, 0.012, 0.0]).as_matrix(),
                                  dtype=torch.float32) @ T0[:3, :3]
     w = torch.zeros(3, requires_grad=True)
     dt = torch.zeros(3, requires_grad=True)
-    opt = torch.optim.Adam([{"params": [w], "lr": 2e-3}, {"params": [dt], "lr": 2e-3}])
+    opt = torch.optim.Adam([w, dt], lr=2e-3)
     best = (float("inf"), T0)
-    for _ in range(40):                  # the core tracker's scheme: Adam, keep the best pose
+    for _ in range(40):
         T = apply_delta(T0, w, dt)
-        loss = _loss_at(field, win, T, EventLossParams())
+        loss = loss_fn(T)
         if float(loss.detach()) < best[0]:
             best = (float(loss.detach()), T.detach())
         opt.zero_grad()
         loss.backward()
         opt.step()
-    e0 = _pixel_error(field, T0, T_B)
-    e1 = _pixel_error(field, best[1], T_B)
+    return _pixel_error(field, T0, T_B), _pixel_error(field, best[1], T_B)
+
+
+def test_pose_recovered_from_events_alone(window):
+    field, win = window
+    e0, e1 = _recover_pose(field, lambda T: _loss_at(field, win, T, EventLossParams()))
     assert e0 > 1.5 and e1 < 0.4 * e0, (e0, e1)
 
 
@@ -331,21 +336,5 @@ def test_reference_term_lowest_at_true_pose_and_recovers_it(window):
         losses.append(float(loss(T)))
     assert all(b > a for a, b in zip(losses, losses[1:])), losses
     assert float(loss(T_A)) > 3 * losses[0], (float(loss(T_A)), losses)
-    T0 = T_B.clone()
-    T0[:3, 3] += torch.tensor([0.025, -0.015, 0.01])
-    T0[:3, :3] = torch.as_tensor(Rotation.from_rotvec([0.0, 0.012, 0.0]).as_matrix(),
-                                 dtype=torch.float32) @ T0[:3, :3]
-    w = torch.zeros(3, requires_grad=True)
-    dt = torch.zeros(3, requires_grad=True)
-    opt = torch.optim.Adam([w, dt], lr=2e-3)
-    best = (float("inf"), T0)
-    for _ in range(40):
-        T = apply_delta(T0, w, dt)
-        value = loss(T)
-        if float(value.detach()) < best[0]:
-            best = (float(value.detach()), T.detach())
-        opt.zero_grad()
-        value.backward()
-        opt.step()
-    e0, e1 = _pixel_error(field, T0, T_B), _pixel_error(field, best[1], T_B)
+    e0, e1 = _recover_pose(field, loss)
     assert e0 > 1.5 and e1 < 0.4 * e0, (e0, e1)
