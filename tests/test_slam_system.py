@@ -164,7 +164,7 @@ def test_mapping_uses_the_border_tracking_does_not(run):
 
 def test_bounds_grow_when_the_camera_sees_past_them():
     """A tracked frame whose endpoints leave the first frame's bounds grows them: the new field
-    covers that frame, keeps the observed voxels on the same lattice and is re-learnt (the SDF
+    covers that frame, keeps the observed voxels on the same lattice and holds the map (the SDF
     in front of the first view's surface matches the scene's); config bounds do not grow."""
     from scipy.spatial.transform import Rotation
 
