@@ -36,8 +36,8 @@ from slam_nodes.slam.config import SlamConfig, load_config, to_dict
 from slam_nodes.slam.geometry import to_numpy_pose, to_torch_pose
 from slam_nodes.slam.mapper import FieldTargets, Mapper
 from slam_nodes.slam.objective import RaySampling
-from slam_nodes.slam.rays import (KeyframeRayStore, RaySet, camera_rays, interior_mask,
-                                  lidar_rays)
+from slam_nodes.slam.rays import (KeyframeRayStore, RaySet, camera_rays, drop_depth_edges,
+                                  interior_mask, lidar_rays)
 from slam_nodes.slam.tracker import Tracker
 from slam_nodes.types import LidarScan, RGBDFrame, Trajectory, invert_pose
 
@@ -247,6 +247,7 @@ class SlamSystem:
             if bad.any():
                 note = f"{int(bad.sum())} non-finite depth values treated as invalid"
                 depth = np.where(bad, 0.0, depth).astype(np.float32)
+            depth, _ = drop_depth_edges(depth, c.depth_edge_rel)
             s = c.image_scale
             if s != 1.0:
                 cam = cam.scaled(s)
