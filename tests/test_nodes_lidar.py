@@ -147,7 +147,9 @@ def test_lidar_only_node_runs_live_over_dds(yard, monkeypatch):
          "sys.exit(main(sys.argv[1:]))", "run", "--config", str(LIDAR_YAML),
          "--domain-id", str(domain), "--set", "inputs.sensor_qos=reliable",
          *lidar_args(seq, T_base_lidar)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        # a runner started in the background (`cmd &`) hands SIGINT down ignored; undo that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert "en_slam_node on Cyclone DDS" in proc.stdout.readline()
         peer = DdsRuntime("peer", domain_id=domain)

@@ -272,7 +272,9 @@ def test_ctrl_c_leaves_valid_files(kitchen, tmp_path):
         [sys.executable, "-c", "import sys; from slam_nodes.cli import main; sys.exit(main())",
          "replay", str(bag), "--config", str(cfg_path), "--out", str(out), "--rate", "0.1",
          "--no-progress"], env=dict(os.environ, PYTHONPATH=str(repo)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a runner started in the background (`cmd &`) hands SIGINT down ignored; undo that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     end = time.monotonic() + 60
     while not (out / "out" / "out.mcap").exists() and time.monotonic() < end:
         time.sleep(0.1)
