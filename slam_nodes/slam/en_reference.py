@@ -84,20 +84,28 @@ def shares_pixels(event_cam: CameraModel, T_rig_event: np.ndarray, frame_cam: Ca
 
 
 @torch.no_grad()
-def make_reference(stamp_ns: int, rgb: np.ndarray, depth: np.ndarray, cam: CameraModel,
-                   T_world_rig: np.ndarray, crf: CameraResponse, log_exposure: float,
-                   sigma_px: float, min_depth_m: float, max_depth_m: float,
-                   device: torch.device) -> ReferenceFrame | None:
-    """The reference of a tracked frame: rgb uint8 [H, W, 3], depth float [H, W] metres (axial,
-    0 / non-finite invalid), its tracked pose and estimated log exposure. None when fewer than
-    64 pixels qualify."""
-    h, w = depth.shape
+def frame_log_image(rgb: np.ndarray, crf: CameraResponse, log_exposure: float,
+                    device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
+    """(event-camera log of the exposure-normalised radiance f^-1(rgb) [H, W], well-exposed
+    mask [H, W] bool: every channel in (10, 245)) of an RGB frame uint8 [H, W, 3]."""
+    h, w = rgb.shape[:2]
     rad = crf.radiance(torch.as_tensor(rgb.reshape(-1, 3) / 255.0, dtype=torch.float32,
                                        device=device), log_exposure)
-    ll = crf.event_log(rad).reshape(1, 1, h, w)
-    ls = gaussian_blur(ll, sigma_px)
+    return crf.event_log(rad).reshape(h, w), ((rgb > 10) & (rgb < 245)).all(axis=-1)
+
+
+@torch.no_grad()
+def make_reference(stamp_ns: int, log_image: torch.Tensor, well_exposed: np.ndarray,
+                   depth: np.ndarray, cam: CameraModel, T_world_rig: np.ndarray,
+                   sigma_px: float, min_depth_m: float, max_depth_m: float,
+                   device: torch.device) -> ReferenceFrame | None:
+    """The reference of a tracked frame: its log image and well-exposed mask
+    (`frame_log_image`), depth float [H, W] metres (axial, 0 / non-finite invalid) and tracked
+    pose. None when fewer than 64 pixels qualify."""
+    h, w = depth.shape
+    ls = gaussian_blur(log_image.reshape(1, 1, h, w), sigma_px)
     z = np.where(np.isfinite(depth), depth, 0.0)
-    ok = (z > min_depth_m) & (z < max_depth_m) & ((rgb > 10) & (rgb < 245)).all(axis=-1)
+    ok = (z > min_depth_m) & (z < max_depth_m) & well_exposed
     idx = torch.as_tensor(np.flatnonzero(ok.reshape(-1)), device=device)
     if len(idx) < 64:
         return None

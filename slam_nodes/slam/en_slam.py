@@ -39,7 +39,8 @@ from slam_nodes.field.crf import CameraResponse, ExposureTable
 from slam_nodes.slam.blur import predicted_blur_px
 from slam_nodes.slam.en_config import EnSlamConfig, load_en_slam_config
 from slam_nodes.slam.en_mapper import EnMapper
-from slam_nodes.slam.en_reference import ReferenceFrame, make_reference, shares_pixels
+from slam_nodes.slam.en_reference import (ReferenceFrame, frame_log_image, make_reference,
+                                           shares_pixels)
 from slam_nodes.slam.en_tracker import EnTracker, FrameContext
 from slam_nodes.slam.events import (ContrastEstimate, EventCamera, EventLossParams,
                                     EventWindowBuffer, event_trust)
@@ -163,54 +164,60 @@ class EnSlamSystem(SlamSystem):
         if result.tracking_ok and not result.skipped:
             self.exposures.set(stamp, self.tracker.best_log_exposure)
             if core.rgbd is not None:
-                self._contrast_from_frames(core.rgbd, stamp, self.tracker.best_log_exposure)
-                self._add_reference(core.rgbd, stamp, result.T_world_cam)
+                log_image = self._frame_log_image(core.rgbd)
+                if log_image is not None:
+                    self._contrast_from_frames(core.rgbd, stamp, *log_image)
+                    self._add_reference(core.rgbd, stamp, result.T_world_cam, *log_image)
             self._record(stamp, result.T_world_cam)
         return result
 
-    def _add_reference(self, frame: RGBDFrame, stamp: int, T: np.ndarray) -> None:
+    def _frame_log_image(self, frame: RGBDFrame) -> tuple[torch.Tensor, np.ndarray] | None:
+        """`frame_log_image` of a tracked frame whose pixels the event sensor shares (same size,
+        identity extrinsic), at the tracked log exposure; None otherwise (then neither the
+        frame-based contrast estimate nor the reference term applies)."""
+        cam = self.event_camera
+        if self.crf is None or frame.rgb is None or cam is None:
+            return None
+        if (cam.camera.width, cam.camera.height) != (frame.camera.width, frame.camera.height) \
+                or not np.allclose(cam.T_rig_event, np.eye(4)):
+            return None
+        return frame_log_image(frame.rgb, self.crf, self.tracker.best_log_exposure, self.device)
+
+    def _add_reference(self, frame: RGBDFrame, stamp: int, T: np.ndarray,
+                       log_image: torch.Tensor, well_exposed: np.ndarray) -> None:
         """Keep the tracked frame as the reference of windows starting at it (en_reference),
         when the event sensor shares its pixels."""
         cam = self.event_camera
         ev = self.en.events
-        if (self.crf is None or ev.reference_weight <= 0 or cam is None or frame.rgb is None
-                or frame.depth is None
+        if (ev.reference_weight <= 0 or frame.depth is None
                 or not shares_pixels(cam.camera, cam.T_rig_event, frame.camera)):
             return
-        ref = make_reference(stamp, frame.rgb, frame.depth, frame.camera, T, self.crf,
-                             self.tracker.best_log_exposure, ev.reference_sigma_px,
-                             self.config.min_depth_m, self.config.max_depth_m, self.device)
+        ref = make_reference(stamp, log_image, well_exposed, frame.depth, frame.camera, T,
+                             ev.reference_sigma_px, self.config.min_depth_m,
+                             self.config.max_depth_m, self.device)
         if ref is not None:
             self.references[stamp] = ref
 
     @torch.no_grad()
-    def _contrast_from_frames(self, frame: RGBDFrame, stamp: int, log_exposure: float) -> None:
+    def _contrast_from_frames(self, frame: RGBDFrame, stamp: int, log_image: torch.Tensor,
+                              well_exposed: np.ndarray) -> None:
         """Sensor-level estimate of the contrast threshold C when the event camera shares the
         frame's pixels (DAVIS-like: same size, identity extrinsic): the frame-to-frame
-        log-intensity change dL (inverse CRF, exposure removed) against the accumulated events
-        E over all well-exposed pixels, summed over frames (`ContrastEstimate`, a reduced
-        major axis fit: both dL and E are noisy). Preferred to the map-based estimate because a
-        coarse map renders attenuated contrast, which biases C low; once it is active C is no
-        longer learned by gradient."""
-        cam = self.event_camera
-        if self.crf is None or self.buffer is None or frame.rgb is None or cam is None:
-            return
+        log-intensity change dL (`_frame_log_image`: inverse CRF, exposure removed) against the
+        accumulated events E over all well-exposed pixels, summed over frames
+        (`ContrastEstimate`, a reduced major axis fit: both dL and E are noisy). Preferred to
+        the map-based estimate because a coarse map renders attenuated contrast, which biases C
+        low; once it is active C is no longer learned by gradient."""
         h, w = frame.camera.height, frame.camera.width
-        if (cam.camera.width, cam.camera.height) != (w, h) or \
-                (self.buffer.width, self.buffer.height) != (w, h) or \
-                not np.allclose(cam.T_rig_event, np.eye(4)):
+        if self.buffer is None or (self.buffer.width, self.buffer.height) != (w, h):
             return
-        rgb = torch.as_tensor(frame.rgb.reshape(-1, 3) / 255.0, dtype=torch.float32,
-                              device=self.device)
-        ll = self.crf.event_log(self.crf.radiance(rgb, log_exposure)).cpu().numpy()
-        ll = ll.reshape(h, w)
-        valid = ((frame.rgb > 10) & (frame.rgb < 245)).all(axis=-1)
+        ll = log_image.cpu().numpy()
         prev = self._prev_frame_log
-        self._prev_frame_log = (stamp, ll, valid)
+        self._prev_frame_log = (stamp, ll, well_exposed)
         if prev is None:
             return
         counts = self.buffer.window(prev[0], stamp).counts
-        m = valid & prev[2]
+        m = well_exposed & prev[2]
         self.contrast_estimate.add(ll[m] - prev[1][m], counts[m])
         c = self.contrast_estimate.value()
         if c is not None:
