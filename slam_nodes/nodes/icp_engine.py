@@ -15,12 +15,10 @@ call therefore runs with Open3D limited to one thread (`open3d.utility.set_max_t
 restored afterwards); a single thread reduces in a fixed order, so replays give bit-identical
 trajectories. The TSDF integration and the mesh keep all threads (per-voxel work, no reduction).
 The limit is process-wide: other Open3D work in the process runs on one thread meanwhile.
-An Open3D without `set_max_threads` runs the odometry multi-threaded (with a warning).
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,8 +28,6 @@ import numpy as np
 from slam_nodes.errors import ConfigError
 from slam_nodes.nodes.engine import EngineStep, MeshData
 from slam_nodes.types import RGBDFrame, invert_pose
-
-logger = logging.getLogger(__name__)
 
 _OPTIONS = {"voxel_size_m": 0.02, "depth_max_m": 4.0, "min_fitness": 0.3,
             "integrate_every": 1, "max_step_m": 0.3, "method": "point_to_plane"}
@@ -55,12 +51,7 @@ class IcpEngine:
         self.min_fitness = float(min_fitness)
         self.integrate_every = int(integrate_every)
         self.max_step_m = float(max_step_m)
-        import open3d  # slow first import paid here, not on the first live frame
-
-        if not hasattr(open3d.utility, "set_max_threads"):
-            logger.warning("open3d %s has no utility.set_max_threads: the icp odometry stays "
-                           "multi-threaded and two replays may differ by ~1e-7 m "
-                           "(open3d>=0.20 replays bit-identically)", open3d.__version__)
+        import open3d  # noqa: F401 - slow first import paid here, not on the first live frame
 
         self.reset()
 
@@ -171,12 +162,7 @@ class IcpEngine:
 @contextmanager
 def _single_thread():
     """Limit Open3D to one CPU thread inside the block, restoring the previous limit (module doc)."""
-    import open3d
-
-    if not hasattr(open3d.utility, "set_max_threads"):  # warned in IcpEngine.__init__
-        yield
-        return
-    from open3d.utility import get_max_threads, set_max_threads
+    from open3d.utility import get_max_threads, set_max_threads  # open3d >= 0.20 (setup.cfg)
 
     previous = get_max_threads()
     set_max_threads(1)
