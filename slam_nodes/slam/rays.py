@@ -87,9 +87,8 @@ def camera_rays(camera: CameraModel, depth_m: np.ndarray | None, rgb: np.ndarray
     return rays
 
 
-def drop_depth_edges(depth_m: np.ndarray, jump_rel: float) -> tuple[np.ndarray, int]:
-    """(depth with edge pixels set to 0, how many were dropped) for float32 [H, W] metres
-    (0 = invalid): a pixel is dropped when the valid depths in its 3x3 neighbourhood span more
+def drop_depth_edges(depth_m: np.ndarray, jump_rel: float) -> np.ndarray:
+    """Depth with edge pixels set to 0, for float32 [H, W] metres (0 = invalid): a pixel is dropped when the valid depths in its 3x3 neighbourhood span more
     than `jump_rel` times its own depth. Real depth cameras (Kinect, RealSense) interpolate
     "flying pixels" between foreground and background there; the synthetic camera drops the
     same pixels (slam_nodes.synth.camera_sim, `edge_jump_rel`). `jump_rel` <= 0: unchanged.
@@ -98,11 +97,11 @@ def drop_depth_edges(depth_m: np.ndarray, jump_rel: float) -> tuple[np.ndarray, 
 
     valid = depth_m > 0
     if jump_rel <= 0 or not valid.any():
-        return depth_m, 0
+        return depth_m
     z_max = maximum_filter(np.where(valid, depth_m, 0.0), size=3)
     z_min = minimum_filter(np.where(valid, depth_m, np.inf), size=3)
     edge = valid & ((z_max - z_min) > jump_rel * depth_m)
-    return np.where(edge, 0.0, depth_m).astype(np.float32), int(edge.sum())
+    return np.where(edge, 0.0, depth_m).astype(np.float32)
 
 
 def interior_mask(height: int, width: int, edge_px: int,

@@ -247,7 +247,7 @@ class SlamSystem:
             if bad.any():
                 note = f"{int(bad.sum())} non-finite depth values treated as invalid"
                 depth = np.where(bad, 0.0, depth).astype(np.float32)
-            depth, _ = drop_depth_edges(depth, c.depth_edge_rel)
+            depth = drop_depth_edges(depth, c.depth_edge_rel)
             s = c.image_scale
             if s != 1.0:
                 cam = cam.scaled(s)
