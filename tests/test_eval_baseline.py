@@ -197,4 +197,8 @@ def test_open3d_slam_synthetic_room_needs_its_depth_range(tmp_path):
         return evaluate_trajectory(result.trajectory, src.ground_truth).ate_cm.rmse
 
     assert ate(depth_max) < 4.0  # measured 1.8 cm
-    assert ate(3.0) > 20.0  # measured 61 cm
+    short = ate(3.0)
+    assert short > 20.0  # measured 37.6 cm (tracking fails on 24 of 45 frames)
+    # near such failures a multi-threaded Open3D reduction made runs differ (18-61 cm);
+    # single-threaded tracking (slam_nodes.open3d_threads) repeats bit for bit
+    assert ate(3.0) == short

@@ -13,11 +13,12 @@ so score it with an aligned ATE) in a `BaselineResult`.
   consecutive frames (method "hybrid" by default: depth + intensity), poses chained; no map.
 
 Undistorted cameras only (Open3D's pinhole model); a distorted camera raises EvalError.
+Both run on one Open3D thread, so a run repeats bit for bit (`slam_nodes.open3d_threads`).
 
 Depth range: Open3D's 3 m default suits 7-Scenes (99 % of its depth is under 3.1 m) but cuts
 about half the pixels of our synthetic room (median depth 3 m, up to 5.7 m), which leaves
 too little geometry to pin the translation: on a slow synthetic room sequence the SLAM
-baseline (2 cm voxels) scores 81 cm ATE at depth_max 3 m and 1.65 cm at 6 m.
+baseline (2 cm voxels) scores 38 cm ATE at depth_max 3 m and 1.8 cm at 5 m.
 `auto_depth_max` picks a depth_max that fits the scene (`slam-nodes baseline` uses it
 unless --depth-max is given).
 
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from slam_nodes.errors import EvalError
+from slam_nodes.open3d_threads import open3d_single_thread
 from slam_nodes.types import CameraModel, RGBDFrame, Trajectory
 
 logger = logging.getLogger(__name__)
@@ -169,39 +171,41 @@ def run_open3d_slam(
     raycast_frame = o3d.t.pipelines.slam.Frame(camera.height, camera.width, K, device)
     stamps, poses, lost = [], [], []
     seconds = 0.0
-    for i, frame in enumerate(frames):
-        depth = _check_frame(frame, camera, need_rgb=False)
-        t0 = time.perf_counter()
-        input_frame.set_data_from_image("depth", o3d.t.geometry.Image(o3c.Tensor(depth)))
-        # colour is only integrated (for a coloured mesh), never used for tracking
-        # (Open3D wants float colour in [0, 1] beside float depth)
-        rgb = (np.asarray(frame.rgb, np.float32) / 255.0 if frame.rgb is not None
-               else np.full((*depth.shape, 3), 0.5, np.float32))
-        input_frame.set_data_from_image(
-            "color", o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(rgb))))
-        if known_poses is not None:
-            if i >= len(known_poses):
-                raise EvalError(f"known_poses has {len(known_poses)} poses, frames are more")
-            T = np.asarray(known_poses[i], dtype=np.float64)
-        elif i > 0:
-            try:
-                result = model.track_frame_to_model(input_frame, raycast_frame, 1.0,
-                                                    depth_max_m, depth_diff_m)
-                delta = result.transformation.numpy()
-                if not np.isfinite(delta).all() or result.fitness == 0:
-                    raise RuntimeError(f"fitness {result.fitness}")
-                T = T @ delta
-            except RuntimeError as err:  # Open3D raises RuntimeError when ICP fails
-                logger.warning("open3d slam: tracking lost at frame %d (%d ns): %s; keeping "
-                               "the previous pose", i, frame.stamp_ns, err)
-                lost.append(int(frame.stamp_ns))
-        model.update_frame_pose(i, o3c.Tensor(T))
-        model.integrate(input_frame, 1.0, depth_max_m, trunc_voxel_multiplier)
-        model.synthesize_model_frame(raycast_frame, 1.0, depth_min_m, depth_max_m,
-                                     trunc_voxel_multiplier, False)
-        seconds += time.perf_counter() - t0
-        stamps.append(int(frame.stamp_ns))
-        poses.append(T.copy())
+    # one Open3D thread: runs repeat bit for bit (slam_nodes.open3d_threads)
+    with open3d_single_thread():
+        for i, frame in enumerate(frames):
+            depth = _check_frame(frame, camera, need_rgb=False)
+            t0 = time.perf_counter()
+            input_frame.set_data_from_image("depth", o3d.t.geometry.Image(o3c.Tensor(depth)))
+            # colour is only integrated (for a coloured mesh), never used for tracking
+            # (Open3D wants float colour in [0, 1] beside float depth)
+            rgb = (np.asarray(frame.rgb, np.float32) / 255.0 if frame.rgb is not None
+                   else np.full((*depth.shape, 3), 0.5, np.float32))
+            input_frame.set_data_from_image(
+                "color", o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(rgb))))
+            if known_poses is not None:
+                if i >= len(known_poses):
+                    raise EvalError(f"known_poses has {len(known_poses)} poses, frames are more")
+                T = np.asarray(known_poses[i], dtype=np.float64)
+            elif i > 0:
+                try:
+                    result = model.track_frame_to_model(input_frame, raycast_frame, 1.0,
+                                                        depth_max_m, depth_diff_m)
+                    delta = result.transformation.numpy()
+                    if not np.isfinite(delta).all() or result.fitness == 0:
+                        raise RuntimeError(f"fitness {result.fitness}")
+                    T = T @ delta
+                except RuntimeError as err:  # Open3D raises RuntimeError when ICP fails
+                    logger.warning("open3d slam: tracking lost at frame %d (%d ns): %s; keeping "
+                                   "the previous pose", i, frame.stamp_ns, err)
+                    lost.append(int(frame.stamp_ns))
+            model.update_frame_pose(i, o3c.Tensor(T))
+            model.integrate(input_frame, 1.0, depth_max_m, trunc_voxel_multiplier)
+            model.synthesize_model_frame(raycast_frame, 1.0, depth_min_m, depth_max_m,
+                                         trunc_voxel_multiplier, False)
+            seconds += time.perf_counter() - t0
+            stamps.append(int(frame.stamp_ns))
+            poses.append(T.copy())
     mesh = _extract_mesh(model.voxel_grid) if extract_mesh else None
     n = len(poses)
     return BaselineResult(Trajectory(np.asarray(stamps), np.stack(poses)), mesh, seconds,
@@ -275,9 +279,10 @@ def run_open3d_odometry(
         if prev is not None:
             try:
                 # T_prev_cur maps points of the current frame into the previous one
-                result = odo.rgbd_odometry_multi_scale(
-                    rgbd, prev, K, o3c.Tensor(np.eye(4)), 1.0, depth_max_m, criteria,
-                    o3d_method, odo.OdometryLossParams(depth_outlier_trunc=depth_diff_m))
+                with open3d_single_thread():
+                    result = odo.rgbd_odometry_multi_scale(
+                        rgbd, prev, K, o3c.Tensor(np.eye(4)), 1.0, depth_max_m, criteria,
+                        o3d_method, odo.OdometryLossParams(depth_outlier_trunc=depth_diff_m))
                 delta = result.transformation.numpy()
                 if not np.isfinite(delta).all() or result.fitness == 0:
                     raise RuntimeError(f"fitness {result.fitness}")

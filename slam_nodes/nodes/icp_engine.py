@@ -7,26 +7,20 @@ initialised with a constant-velocity guess. Mapping: Open3D's `VoxelBlockGrid` T
 of every `integrate_every`-th tracked frame; the mesh is its marching-cubes surface.
 World frame: the first frame's camera optical frame.
 
-Determinism: Open3D (0.19+) parallelises its CPU kernels with oneTBB, and the odometry sums
-its normal equations with `tbb::parallel_reduce`, whose float partial sums are combined in an
-order that depends on work stealing: with more than one thread the same input gives
-increments differing by ~1e-7 m between runs (OMP_NUM_THREADS has no effect). The odometry
-call therefore runs with Open3D limited to one thread (`open3d.utility.set_max_threads(1)`,
-restored afterwards); a single thread reduces in a fixed order, so replays give bit-identical
-trajectories. The TSDF integration and the mesh keep all threads (per-voxel work, no reduction).
-The limit is process-wide: other Open3D work in the process runs on one thread meanwhile.
+Determinism: the odometry call runs on one Open3D thread (`slam_nodes.open3d_threads`), so
+replays give bit-identical trajectories; the TSDF integration and the mesh keep all threads.
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from slam_nodes.errors import ConfigError
 from slam_nodes.nodes.engine import EngineStep, MeshData
+from slam_nodes.open3d_threads import open3d_single_thread
 from slam_nodes.types import RGBDFrame, invert_pose
 
 _OPTIONS = {"voxel_size_m": 0.02, "depth_max_m": 4.0, "min_fitness": 0.3,
@@ -94,7 +88,7 @@ class IcpEngine:
         else:
             init = o3c.Tensor(self._velocity)
             try:
-                with _single_thread():
+                with open3d_single_thread():
                     result = odometry.rgbd_odometry_multi_scale(
                         cur, self._prev, K, init, 1.0, self.depth_max_m,
                         method=(odometry.Method.PointToPlane if self.method == "point_to_plane"
@@ -158,15 +152,3 @@ class IcpEngine:
         self._grid.save(str(path))
         return [path]
 
-
-@contextmanager
-def _single_thread():
-    """Limit Open3D to one CPU thread inside the block, restoring the previous limit (module doc)."""
-    from open3d.utility import get_max_threads, set_max_threads  # open3d >= 0.20 (setup.cfg)
-
-    previous = get_max_threads()
-    set_max_threads(1)
-    try:
-        yield
-    finally:
-        set_max_threads(previous)
