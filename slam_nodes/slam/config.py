@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from slam_nodes.config_schema import from_dict, merge, read_config_source, to_dict
 
@@ -61,7 +62,15 @@ class LossConfig:
 
 @dataclass
 class TrackingConfig:
-    """Per-frame pose optimisation."""
+    """Per-frame pose optimisation.
+
+    init: where each frame's optimisation starts. "motion_model": the constant-velocity
+    prediction (the last pose when constant_velocity is false). "depth_odometry": Open3D's
+    point-to-plane odometry of the frame's depth against the last tracked frame's, initialised
+    with that prediction and run at most `odometry_max_width_px` columns wide; used when its
+    fitness >= odometry_min_fitness and its step <= odometry_max_step_m, else the prediction
+    (frames without depth too). See slam_nodes.slam.depth_odometry.
+    """
 
     n_iters: int = 10
     n_rays: int = 1024
@@ -73,6 +82,10 @@ class TrackingConfig:
     min_inlier_ratio: float = 0.5
     recovery_iters: int = 30
     max_gap_s: float = 0.5                 # a larger stamp gap resets the velocity model
+    init: Literal["motion_model", "depth_odometry"] = "motion_model"
+    odometry_max_width_px: int = 160
+    odometry_min_fitness: float = 0.3
+    odometry_max_step_m: float = 0.3
 
 
 @dataclass

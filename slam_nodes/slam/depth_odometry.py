@@ -1,0 +1,147 @@
+"""Frame-to-frame depth odometry (Open3D) and the neural tracker's initial guess built on it.
+
+- `rgbd_odometry`: the one call of Open3D's multi-scale RGB-D odometry
+  (`open3d.t.pipelines.odometry.rgbd_odometry_multi_scale`, point-to-plane on depth, or hybrid
+  with the photometric term), shared by the classical icp engine (slam_nodes.nodes.icp_engine)
+  and `DepthOdometryPrior`. It runs on one Open3D thread (slam_nodes.open3d_threads), so the same
+  input gives a bit-identical pose every run.
+- `DepthOdometryPrior` (`tracking.init: depth_odometry`): keeps the last tracked frame's depth,
+  downscaled to at most `max_width_px` columns, and its pose; for the next frame it estimates
+  T_prev_cur by odometry initialised with the motion model's prediction and, when the estimate
+  is plausible (`OdometryResult.plausible`: fitness, step size), offers T_world_prev @ T_prev_cur
+  as the pose the neural tracker starts from. The field-based optimisation refines it as before.
+  Why: the neural tracker takes a dozen small Adam steps from its start, so a fast turn that
+  the constant-velocity model misses by a few degrees is never fully corrected and the error
+  enters the map; frame-to-frame odometry does not depend on the map and measures the turn.
+Frames: T_a_b maps points in frame b to frame a (camera optical frames); depth in metres, 0
+invalid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from slam_nodes.errors import ConfigError
+from slam_nodes.open3d_threads import open3d_single_thread
+from slam_nodes.types import CameraModel, RGBDFrame, invert_pose
+
+
+@dataclass
+class OdometryResult:
+    """T_prev_cur: [4, 4] float64 current camera -> previous camera; fitness: share of the
+    current frame's valid pixels with a correspondence; inlier_rmse_m: residual of those."""
+
+    T_prev_cur: np.ndarray
+    fitness: float
+    inlier_rmse_m: float
+
+    def plausible(self, min_fitness: float, max_step_m: float) -> bool:
+        """Enough overlap, a finite pose, and a step no longer than max_step_m metres."""
+        return bool(self.fitness >= min_fitness and np.isfinite(self.T_prev_cur).all()
+                    and np.linalg.norm(self.T_prev_cur[:3, 3]) <= max_step_m)
+
+
+def rgbd_image(depth_m: np.ndarray, rgb: np.ndarray | None = None):
+    """Open3D tensor RGBDImage from depth [H, W] metres (non-finite -> 0 = invalid) and
+    optional colour uint8 [H, W, 3] (stored as float32 in [0, 1]; None: depth only)."""
+    import open3d as o3d
+    import open3d.core as o3c
+
+    depth = np.where(np.isfinite(depth_m), depth_m, 0).astype(np.float32)
+    color = o3d.t.geometry.Image() if rgb is None else o3d.t.geometry.Image(
+        o3c.Tensor(np.ascontiguousarray(rgb, dtype=np.float32) / 255.0))
+    return o3d.t.geometry.RGBDImage(color, o3d.t.geometry.Image(o3c.Tensor(depth)))
+
+
+def rgbd_odometry(cur, prev, K: np.ndarray, T_init_prev_cur: np.ndarray, depth_max_m: float,
+                  hybrid: bool = False) -> OdometryResult | None:
+    """T_prev_cur of `cur` against `prev` (Open3D RGBDImages from `rgbd_image`, one camera with
+    intrinsics K [3, 3] at their resolution), starting from T_init_prev_cur [4, 4]; depth beyond
+    depth_max_m is ignored. hybrid adds Open3D's photometric term (both images need colour).
+    None when Open3D gives up (a singular system: too few correspondences)."""
+    import open3d.core as o3c
+    from open3d.t.pipelines import odometry
+
+    method = odometry.Method.Hybrid if hybrid else odometry.Method.PointToPlane
+    try:
+        with open3d_single_thread():
+            res = odometry.rgbd_odometry_multi_scale(
+                cur, prev, o3c.Tensor(np.asarray(K, dtype=np.float64)),
+                o3c.Tensor(np.asarray(T_init_prev_cur, dtype=np.float64)), 1.0, depth_max_m,
+                method=method)
+    except RuntimeError:
+        return None
+    return OdometryResult(res.transformation.numpy(), float(res.fitness), float(res.inlier_rmse))
+
+
+@dataclass
+class OdometryFrame:
+    """A frame's depth prepared for odometry: `image` (Open3D RGBDImage, depth only), K [3, 3]
+    and size (width, height) px at the odometry resolution."""
+
+    image: object
+    K: np.ndarray
+    size: tuple[int, int]
+
+
+class DepthOdometryPrior:
+    """Initial guess of the neural tracker from frame-to-frame depth odometry (module doc).
+
+    max_width_px: odometry resolution cap (columns; the aspect ratio is kept, never upscaled);
+    depth_max_m: depth beyond is ignored; min_fitness, max_step_m: `OdometryResult.plausible`.
+    """
+
+    def __init__(self, max_width_px: int, depth_max_m: float, min_fitness: float,
+                 max_step_m: float) -> None:
+        import open3d  # noqa: F401 - slow first import paid here, not on the second frame
+
+        if max_width_px < 16:
+            raise ConfigError(f"depth odometry: max_width_px must be >= 16, got {max_width_px}")
+        self.max_width_px = int(max_width_px)
+        self.depth_max_m = float(depth_max_m)
+        self.min_fitness = float(min_fitness)
+        self.max_step_m = float(max_step_m)
+        self._prev: OdometryFrame | None = None
+        self._T_world_prev: np.ndarray | None = None
+
+    def prepare(self, frame: RGBDFrame | None) -> OdometryFrame | None:
+        """The frame's depth at the odometry resolution; None without a depth image."""
+        import cv2
+
+        if frame is None or frame.depth is None:
+            return None
+        cam: CameraModel = frame.camera
+        depth = np.where(np.isfinite(frame.depth), frame.depth, 0).astype(np.float32)
+        s = min(1.0, self.max_width_px / cam.width)
+        if s < 1.0:
+            cam = cam.scaled(s)
+            depth = cv2.resize(depth, (cam.width, cam.height), interpolation=cv2.INTER_NEAREST)
+        return OdometryFrame(rgbd_image(depth), np.asarray(cam.K, dtype=np.float64),
+                             (cam.width, cam.height))
+
+    def remember(self, frame: OdometryFrame | None, T_world_cam: np.ndarray) -> None:
+        """Keep a tracked frame (and its pose [4, 4]) as the next odometry's reference; a frame
+        without depth leaves the older reference in place (its pose is its own)."""
+        if frame is not None:
+            self._prev, self._T_world_prev = frame, np.asarray(T_world_cam, dtype=np.float64)
+
+    def guess(self, frame: OdometryFrame | None, T_pred: np.ndarray
+              ) -> tuple[np.ndarray | None, str]:
+        """(T_world_cam [4, 4] or None, why not) for `frame`, odometry initialised with the
+        motion model's prediction T_pred [4, 4]."""
+        if frame is None:
+            return None, "no depth image"
+        if self._prev is None:
+            return None, "no reference frame yet"
+        if frame.size != self._prev.size or not np.allclose(frame.K, self._prev.K):
+            return None, "camera intrinsics changed"
+        T_init = invert_pose(self._T_world_prev) @ T_pred
+        res = rgbd_odometry(frame.image, self._prev.image, frame.K, T_init, self.depth_max_m)
+        if res is None:
+            return None, "odometry failed (singular system)"
+        if not res.plausible(self.min_fitness, self.max_step_m):
+            return None, (f"odometry implausible (fitness {res.fitness:.2f}, step "
+                          f"{np.linalg.norm(res.T_prev_cur[:3, 3]):.2f} m)")
+        return self._T_world_prev @ res.T_prev_cur, ""
