@@ -289,3 +289,40 @@ def test_ctrl_c_leaves_valid_files(kitchen, tmp_path):
     assert len(traj) < N  # stopped part way (how far depends on the machine's load)
     assert len(poses) == len(traj)
     assert json.loads((out / "summary.json").read_text())["interrupted"] is True
+
+
+@pytest.mark.slow
+def test_neural_engine_replays_agree_across_processes(kitchen, tmp_path):
+    """The neural engine (cpu-lite, 80x60, cut-down iterations) replayed by two separate
+    `slam-nodes replay` processes: byte-identical trajectories. Separate processes, because a
+    second run in the same process can share state the first left behind (thread pools, caches,
+    the torch seed)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from slam_nodes.nodes.config import save_node_config
+
+    frames, gt = kitchen
+    bag = write_rgbd_bag(tmp_path / "in", frames[:5], gt[:5])
+    cfg_path = tmp_path / "cfg.yaml"
+    save_node_config(cfg_path, _config(
+        mesh={"enabled": False},
+        engine={"name": "en_slam", "device": "cpu",
+                "options": {"preset": "cpu-lite", "image_scale": 0.25, "num_threads": 1,
+                            "mapping": {"first_iters": 20, "n_iters": 2},
+                            "tracking": {"n_iters": 3}}}))
+    repo = Path(__file__).resolve().parents[1]
+    procs = [subprocess.Popen(
+        [sys.executable, "-c", "import sys; from slam_nodes.cli import main; sys.exit(main())",
+         "replay", str(bag), "--config", str(cfg_path), "--out", str(tmp_path / name),
+         "--no-progress"], env=dict(os.environ, PYTHONPATH=str(repo)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    a, b = ((tmp_path / name / "trajectory.tum").read_bytes() for name in ("a", "b"))
+    poses = np.loadtxt(tmp_path / "a" / "trajectory.tum", ndmin=2)
+    assert poses.shape == (5, 8) and np.abs(poses[:, 1:4]).max() > 0  # the camera moved
+    assert a == b
