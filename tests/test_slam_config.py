@@ -56,3 +56,11 @@ def test_unknown_preset_and_unreadable_file(tmp_path):
     with pytest.raises(ConfigError):
         load_config(bad)
     assert isinstance(load_config(None), SlamConfig)
+
+
+def test_tracking_init_choices():
+    assert load_config().tracking.init == "motion_model"
+    assert load_config({"tracking": {"init": "depth_odometry"}}).tracking.init == "depth_odometry"
+    with pytest.raises(ConfigError, match=r"config\.tracking\.init must be one of "
+                                          r"\['motion_model', 'depth_odometry'\], got 'icp'"):
+        load_config({"tracking": {"init": "icp"}})

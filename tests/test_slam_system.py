@@ -245,3 +245,34 @@ def test_grown_field_keeps_what_frames_off_the_keyframe_store_mapped():
     after = sdf_error()
     # measured: 1.0 cm before, 1.2 cm after; re-learnt from the store alone: 3.2 cm after
     assert before < 0.02 and after < 0.02, (before, after)
+
+
+def test_depth_odometry_init_follows_a_fast_turn():
+    """A turn of 9 degrees in one frame after a slow one: the neural tracker (few iterations)
+    started from the constant-velocity prediction stays degrees off; started from the
+    depth-odometry guess it lands on the pose. A LiDAR-only frame falls back to the motion model
+    silently."""
+    from scipy.spatial.transform import Rotation
+
+    from slam_nodes.types import make_pose
+
+    scene, cam = BoxRoomScene(), CameraModel.pinhole(160, 120, 140, 140, 79.5, 59.5)
+    poses = [make_pose(Rotation.from_euler("y", a, degrees=True).as_matrix(), [0.1, 0.0, -0.4])
+             for a in (10, 11, 20)]
+    errors = {}
+    for init in ("motion_model", "depth_odometry"):
+        torch.manual_seed(0)
+        cfg = {**TINY, "image_scale": 0.25,
+               "mapping": {**TINY["mapping"], "first_iters": 20, "n_rays": 256,
+                           "map_every": 100},
+               "tracking": {**TINY["tracking"], "n_iters": 5, "recovery_iters": 2, "init": init}}
+        system = build_system(cfg, initial_T_world_cam=poses[0])
+        results = [system.step(scene.render(cam, T, i * DT_NS)) for i, T in enumerate(poses)]
+        assert [r.init for r in results] == ["", init, init]
+        T = results[2].T_world_cam
+        errors[init] = np.rad2deg(Rotation.from_matrix(T[:3, :3] @ poses[2][:3, :3].T)
+                                  .magnitude())
+    assert results[2].tracking_ok and not results[2].reason        # depth_odometry's run
+    assert errors["motion_model"] > 3.0 and errors["depth_odometry"] < 1.0, errors
+    lidar = system.step(scene.lidar_scan(poses[2], stamp_ns=3 * DT_NS))
+    assert lidar.init == "motion_model" and "motion model" not in lidar.reason

@@ -7,8 +7,9 @@ initialised with a constant-velocity guess. Mapping: Open3D's `VoxelBlockGrid` T
 of every `integrate_every`-th tracked frame; the mesh is its marching-cubes surface.
 World frame: the first frame's camera optical frame.
 
-Determinism: the odometry call runs on one Open3D thread (`slam_nodes.open3d_threads`), so
-replays give bit-identical trajectories; the TSDF integration and the mesh keep all threads.
+Determinism: the odometry call (`slam_nodes.slam.depth_odometry.rgbd_odometry`, shared with the
+neural tracker's depth-odometry initial guess) runs on one Open3D thread, so replays give
+bit-identical trajectories; the TSDF integration and the mesh keep all threads.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from slam_nodes.errors import ConfigError
 from slam_nodes.nodes.engine import EngineStep, MeshData
-from slam_nodes.open3d_threads import open3d_single_thread
+from slam_nodes.slam.depth_odometry import rgbd_image, rgbd_odometry
 from slam_nodes.types import RGBDFrame, invert_pose
 
 _OPTIONS = {"voxel_size_m": 0.02, "depth_max_m": 4.0, "min_fitness": 0.3,
@@ -68,44 +69,29 @@ class IcpEngine:
 
     # ------------------------------------------------------------------ tracking
     def step(self, frame: RGBDFrame) -> EngineStep:
-        import open3d as o3d
         import open3d.core as o3c
-        from open3d.t.pipelines import odometry
 
         if frame.depth is None:
             raise ConfigError("icp engine needs depth images (inputs.depth: true)")
         t0 = time.perf_counter()
-        depth = np.where(np.isfinite(frame.depth), frame.depth, 0).astype(np.float32)
-        depth_img = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(depth)))
-        rgb = frame.rgb if frame.rgb is not None else np.zeros(depth.shape + (3,), np.uint8)
-        color = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(rgb, dtype=np.float32)
-                                                / 255.0))
-        cur = o3d.t.geometry.RGBDImage(color, depth_img)
-        K = o3c.Tensor(frame.camera.K, o3c.float64)
+        rgb = frame.rgb if frame.rgb is not None else np.zeros(frame.depth.shape + (3,), np.uint8)
+        cur = rgbd_image(frame.depth, rgb)
         ok, loss = True, 0.0
         if self._prev is None:
             T_world_cur = np.eye(4)
         else:
-            init = o3c.Tensor(self._velocity)
-            try:
-                with open3d_single_thread():
-                    result = odometry.rgbd_odometry_multi_scale(
-                        cur, self._prev, K, init, 1.0, self.depth_max_m,
-                        method=(odometry.Method.PointToPlane if self.method == "point_to_plane"
-                                else odometry.Method.Hybrid))
-                T_prev_cur = result.transformation.numpy()
-                fitness, loss = float(result.fitness), float(result.inlier_rmse)
-            except RuntimeError:
-                T_prev_cur, fitness, loss = self._velocity, 0.0, float("nan")
-            ok = (fitness >= self.min_fitness and np.isfinite(T_prev_cur).all()
-                  and np.linalg.norm(T_prev_cur[:3, 3]) <= self.max_step_m)
-            if not ok:  # keep the motion model rather than a wild estimate
-                T_prev_cur = self._velocity
+            result = rgbd_odometry(cur, self._prev, frame.camera.K, self._velocity,
+                                   self.depth_max_m, hybrid=self.method == "hybrid")
+            ok = result is not None and result.plausible(self.min_fitness, self.max_step_m)
+            loss = float("nan") if result is None else result.inlier_rmse_m
+            # keep the motion model rather than a wild estimate
+            T_prev_cur = result.T_prev_cur if ok else self._velocity
             self._velocity = T_prev_cur
             T_world_cur = self._T_world_prev @ T_prev_cur
         t1 = time.perf_counter()
         if ok and self._frames % self.integrate_every == 0:
-            self._integrate(depth_img, color, K, T_world_cur)
+            self._integrate(cur.depth, cur.color, o3c.Tensor(frame.camera.K, o3c.float64),
+                            T_world_cur)
         t2 = time.perf_counter()
         self._prev = cur
         self._T_world_prev = T_world_cur

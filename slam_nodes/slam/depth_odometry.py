@@ -45,13 +45,15 @@ class OdometryResult:
 
 def rgbd_image(depth_m: np.ndarray, rgb: np.ndarray | None = None):
     """Open3D tensor RGBDImage from depth [H, W] metres (non-finite -> 0 = invalid) and
-    optional colour uint8 [H, W, 3] (stored as float32 in [0, 1]; None: depth only)."""
+    optional colour uint8 [H, W, 3] (stored as float32 in [0, 1]; None: a black single-channel
+    image, enough for point-to-plane odometry: Open3D warns on every frame without one)."""
     import open3d as o3d
     import open3d.core as o3c
 
     depth = np.where(np.isfinite(depth_m), depth_m, 0).astype(np.float32)
-    color = o3d.t.geometry.Image() if rgb is None else o3d.t.geometry.Image(
-        o3c.Tensor(np.ascontiguousarray(rgb, dtype=np.float32) / 255.0))
+    color = np.zeros(depth.shape, np.float32) if rgb is None else \
+        np.asarray(rgb, dtype=np.float32) / 255.0
+    color = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(color)))
     return o3d.t.geometry.RGBDImage(color, o3d.t.geometry.Image(o3c.Tensor(depth)))
 
 

@@ -12,6 +12,9 @@ endpoints mark the observed region that meshing keeps (`observed`, slam_nodes.me
 Scene bounds come from the config or from the first frame (+ `mapping.bounds_margin_m`); when
 a tracked frame reaches past them they grow and the map moves to a new field (`_grow_bounds`).
 A lost frame coasts on the constant-velocity model, and recovery starts from that prediction.
+Each frame's pose optimisation starts from that prediction, or (`tracking.init:
+depth_odometry`) from frame-to-frame depth odometry initialised with it, when plausible
+(slam_nodes.slam.depth_odometry); `StepResult.init` says which.
 
 The rig frame is the camera's optical frame when the observation has a camera, else the LiDAR
 frame (`T_world_cam` in results then means the LiDAR pose). Bad input (no valid depth, NaN
@@ -33,6 +36,7 @@ from slam_nodes.field.field import SdfField
 from slam_nodes.field.losses import LossWeights
 from slam_nodes.mesh.coverage import ObservedVoxels
 from slam_nodes.slam.config import SlamConfig, load_config, to_dict
+from slam_nodes.slam.depth_odometry import DepthOdometryPrior, OdometryFrame
 from slam_nodes.slam.geometry import to_numpy_pose, to_torch_pose
 from slam_nodes.slam.mapper import FieldTargets, Mapper
 from slam_nodes.slam.objective import RaySampling
@@ -70,7 +74,8 @@ class StepResult:
     loss: tracking objective at the chosen pose (mapping loss for the first frame);
     inlier_ratio: share of measured rays rendered within the inlier threshold;
     timings_ms: per stage (preprocess, tracking, mapping, total); skipped: frame not used;
-    reason: why it was skipped or what was handled ("" when nothing happened).
+    reason: why it was skipped or what was handled ("" when nothing happened);
+    init: where tracking started, "motion_model" or "depth_odometry" ("" when not tracked).
     """
 
     stamp_ns: int
@@ -83,6 +88,7 @@ class StepResult:
     reason: str = ""
     keyframe: bool = False
     mapped: bool = False
+    init: str = ""
 
 
 @dataclass
@@ -124,6 +130,10 @@ class SlamSystem:
         self.tracker = Tracker(c.tracking.n_iters, c.tracking.n_rays, c.tracking.lr_rot,
                                c.tracking.lr_trans, self.sampling, self.weights,
                                c.tracking.inlier_threshold_m, c.tracking.min_inlier_ratio)
+        t = c.tracking
+        self.odometry = DepthOdometryPrior(
+            t.odometry_max_width_px, c.max_depth_m, t.odometry_min_fitness,
+            t.odometry_max_step_m) if t.init == "depth_odometry" else None
         self.T_rig_lidar = np.eye(4) if c.lidar.T_rig_lidar is None else \
             np.asarray(c.lidar.T_rig_lidar, dtype=np.float64).reshape(4, 4)
         self.initial_T = np.eye(4) if initial_T_world_cam is None else \
@@ -300,6 +310,7 @@ class SlamSystem:
             logger.warning(reason)
             return self._skip(stamp, reason, t0)
         rays, track_mask, kf_rays, note = self._rays(obs)
+        odom = None if self.odometry is None else self.odometry.prepare(obs.rgbd)
         timings["preprocess"] = (time.perf_counter() - t0) * 1e3
         n_measured = int((rays.target_t > 0).sum()) if len(rays) else 0
         if n_measured < MIN_MEASURED_RAYS:
@@ -316,12 +327,13 @@ class SlamSystem:
                 self._velocity = np.eye(4)
         self._last_stamp = stamp
         if self.field is None:
-            result = self._first_frame(stamp, rays, kf_rays, timings)
+            result = self._first_frame(stamp, rays, kf_rays, timings, odom)
         else:
             track_rays = rays.select(track_mask)
             if int((track_rays.target_t > 0).sum()) < MIN_MEASURED_RAYS:
                 track_rays = rays                  # depth only near the border: use it all
-            result = self._track_and_map(stamp, rays, track_rays, kf_rays, timings, reasons)
+            result = self._track_and_map(stamp, rays, track_rays, kf_rays, timings, reasons,
+                                         odom)
         result.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
         if reasons:
             result.reason = "; ".join(r for r in [*reasons, result.reason] if r)
@@ -333,8 +345,8 @@ class SlamSystem:
                           {"total": (time.perf_counter() - t0) * 1e3}, skipped=True,
                           reason=reason)
 
-    def _first_frame(self, stamp: int, rays: RaySet, kf_rays: RaySet, timings: dict
-                     ) -> StepResult:
+    def _first_frame(self, stamp: int, rays: RaySet, kf_rays: RaySet, timings: dict,
+                     odom: OdometryFrame | None) -> StepResult:
         t = time.perf_counter()
         T = self.initial_T.copy()
         self._init_field(self._bounds_from(rays, T))
@@ -346,18 +358,24 @@ class SlamSystem:
         timings["tracking"] = 0.0
         timings["mapping"] = (time.perf_counter() - t) * 1e3
         self.frames.append(FrameRecord(stamp, 0, np.eye(4), True))
+        if self.odometry is not None:
+            self.odometry.remember(odom, T)
         self._T_last = T
         self.n_processed = 1
         return StepResult(stamp, T.copy(), True, loss, timings, inlier_ratio=1.0,
                           keyframe=True, mapped=True)
 
     def _track_and_map(self, stamp: int, rays: RaySet, track_rays: RaySet, kf_rays: RaySet,
-                       timings: dict, reasons: list[str]) -> StepResult:
-        """Track on `track_rays`, then map with all `rays` and keep `kf_rays` on a keyframe."""
+                       timings: dict, reasons: list[str], odom: OdometryFrame | None
+                       ) -> StepResult:
+        """Track on `track_rays` from `_initial_guess`, then map with all `rays` and keep
+        `kf_rays` on a keyframe; `odom` is the frame's depth for the odometry prior."""
         c = self.config
         t = time.perf_counter()
         T_pred = self.predicted_pose() if c.tracking.constant_velocity else self._T_last.copy()
-        res = self.tracker.track(self.field, track_rays, to_torch_pose(T_pred, self.device),
+        T_init, init = self._initial_guess(stamp, T_pred, odom, reasons)
+        timings["odometry"] = (time.perf_counter() - t) * 1e3
+        res = self.tracker.track(self.field, track_rays, to_torch_pose(T_init, self.device),
                                  self.generator)
         if not res.ok:
             res = self._recover(track_rays, res)
@@ -385,6 +403,8 @@ class SlamSystem:
             self._velocity = T @ invert_pose(self._T_last)
             self._T_last = T
             self.n_processed += 1
+            if self.odometry is not None:
+                self.odometry.remember(odom, T)
         else:
             # the camera keeps moving: coast on the motion model (velocity kept), so the next
             # frame's prediction and recovery start near where the camera is, not where it was
@@ -394,7 +414,23 @@ class SlamSystem:
         timings["mapping"] = (time.perf_counter() - t) * 1e3
         self.frames.append(self._frame_record(stamp, T, res.ok))
         return StepResult(stamp, T, res.ok, res.loss, timings, inlier_ratio=res.inlier_ratio,
-                          keyframe=keyframe, mapped=mapped)
+                          keyframe=keyframe, mapped=mapped, init=init)
+
+    def _initial_guess(self, stamp: int, T_pred: np.ndarray, odom: OdometryFrame | None,
+                       reasons: list[str]) -> tuple[np.ndarray, str]:
+        """(T_world_rig [4, 4] the pose optimisation starts from, "motion_model" or
+        "depth_odometry"): the odometry prior's guess when `tracking.init` asks for it and it
+        is plausible, else the motion model's prediction T_pred. A rejected odometry is named
+        in `reasons`; a frame without depth (LiDAR only) falls back silently."""
+        if self.odometry is None:
+            return T_pred, "motion_model"
+        T, why = self.odometry.guess(odom, T_pred)
+        if T is not None:
+            return T, "depth_odometry"
+        if odom is not None:
+            reasons.append(f"{why}: tracking starts from the motion model")
+            logger.info("stamp %d: %s: tracking starts from the motion model", stamp, why)
+        return T_pred, "motion_model"
 
     def _recover(self, rays: RaySet, failed):
         """Re-initialise against the map from the last pose (coasted while lost) and the last
