@@ -4,6 +4,7 @@ rendered in memory, all in one process so the ratios compare.
 
 Run: .venv/bin/python -m benchmarks.bench_enslam [--duration 1.0] [--width 64] [--height 48]
      [--presets room-blur,room-dark,room-normal] [--start-s S] [--no-open3d] [--en JSON]
+     [--seed N]
 
 Clips: each preset is generated at its own length (10 s) and the benchmark tracks the
 `--duration` s from a fixed start, the stretch that makes the preset what it is (read off the
@@ -69,15 +70,17 @@ def _ate(est: np.ndarray, gt: np.ndarray) -> float:
     return float(np.sqrt(((est - gt) ** 2).sum(axis=1).mean()))
 
 
-def _run(mode: str, cfg, frames, events, en_overrides: dict | None = None):
+def _run(mode: str, cfg, frames, events, seed: int, en_overrides: dict | None = None):
     from slam_nodes.slam.en_slam import EnObservation, build_en_slam_system
     from slam_nodes.slam.system import build_system
     from slam_nodes.types import RGBDFrame
 
     cam = cfg.camera()
     T0 = frames[0].T_world_cam
-    system = build_system(CORE, initial_T_world_cam=T0) if mode == "rgbd" else \
-        build_en_slam_system({**CORE, **(en_overrides or {})}, initial_T_world_cam=T0)
+    core = {**CORE, "seed": seed}
+    torch.manual_seed(seed)
+    system = build_system(core, initial_T_world_cam=T0) if mode == "rgbd" else \
+        build_en_slam_system({**core, **(en_overrides or {})}, initial_T_world_cam=T0)
     est, ms = [], []
     for f, ev in zip(frames, events):
         fr = RGBDFrame(f.stamp_ns, cam, f.rgb, f.depth, exposure_s=f.exposure_s)
@@ -138,9 +141,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="clip start in the preset (s); default per preset, see the docstring")
     ap.add_argument("--no-open3d", action="store_true")
     ap.add_argument("--en", default="{}", help="JSON overrides of the events/crf/blur sections")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="SLAM seed (ray sampling) of both modes; the clips do not change")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    torch.manual_seed(0)
     rows = []
     for preset in args.presets.split(","):
         t = time.perf_counter()
@@ -149,9 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         n_ev = sum(len(e) for e in events if e is not None)
         print(f"[{preset}] {len(frames)} frames {args.width}x{args.height}, {n_ev} events, "
               f"rendered in {time.perf_counter() - t:.1f} s", flush=True)
-        ate_r, ms_r, _ = _run("rgbd", cfg, frames, events)
+        ate_r, ms_r, _ = _run("rgbd", cfg, frames, events, args.seed)
         print(f"  rgbd-only  ATE {ate_r * 100:6.2f} cm  {ms_r:7.1f} ms/frame", flush=True)
-        ate_e, ms_e, extra = _run("event", cfg, frames, events, json.loads(args.en))
+        ate_e, ms_e, extra = _run("event", cfg, frames, events, args.seed, json.loads(args.en))
         print(f"  event mode ATE {ate_e * 100:6.2f} cm  {ms_e:7.1f} ms/frame  {extra}", flush=True)
         ate_o, ms_o = (float("nan"), float("nan")) if args.no_open3d else _open3d(cfg, frames)
         print(f"  open3d     ATE {ate_o * 100:6.2f} cm  {ms_o:7.1f} ms/frame", flush=True)

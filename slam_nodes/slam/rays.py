@@ -88,10 +88,12 @@ def camera_rays(camera: CameraModel, depth_m: np.ndarray | None, rgb: np.ndarray
 
 
 def drop_depth_edges(depth_m: np.ndarray, jump_rel: float) -> np.ndarray:
-    """Depth with edge pixels set to 0, for float32 [H, W] metres (0 = invalid): a pixel is dropped when the valid depths in its 3x3 neighbourhood span more
-    than `jump_rel` times its own depth. Real depth cameras (Kinect, RealSense) interpolate
-    "flying pixels" between foreground and background there; the synthetic camera drops the
-    same pixels (slam_nodes.synth.camera_sim, `edge_jump_rel`). `jump_rel` <= 0: unchanged.
+    """Depth with edge pixels set to 0, for float32 [H, W] metres (0 = invalid): a pixel is
+    dropped when the valid depths in its 3x3 neighbourhood span more than `jump_rel` times its
+    own depth. Real depth cameras (Kinect, RealSense) interpolate "flying pixels" between
+    foreground and background there; the synthetic camera drops the same pixels
+    (slam_nodes.synth.camera_sim, `edge_jump_rel`). `jump_rel` <= 0: unchanged. A threshold
+    that keeps real surfaces at any resolution: `plane_span_rel`.
     """
     from scipy.ndimage import maximum_filter, minimum_filter
 
@@ -102,6 +104,29 @@ def drop_depth_edges(depth_m: np.ndarray, jump_rel: float) -> np.ndarray:
     z_min = minimum_filter(np.where(valid, depth_m, np.inf), size=3)
     edge = valid & ((z_max - z_min) > jump_rel * depth_m)
     return np.where(edge, 0.0, depth_m).astype(np.float32)
+
+
+def plane_span_rel(focal_px: float, max_incidence_deg: float) -> float:
+    """Largest depth span over a 3x3 pixel window, relative to the centre pixel's depth, of a
+    plane seen at an incidence angle (view ray to surface normal) up to `max_incidence_deg`
+    by a camera of focal length `focal_px` (pixels): the `jump_rel` of `drop_depth_edges`
+    that drops discontinuities but keeps every real surface a sensor still measures.
+
+    A ray at angle phi from the centre ray, in the plane of incidence, meets the plane at
+    range r(phi) = r(0) cos(theta) / cos(theta + phi); the window reaches phi = +-alpha with
+    alpha = sqrt(2) / f (half its diagonal), so the span is
+    cos(theta) / cos(theta + alpha) - cos(theta) / cos(theta - alpha) (range ~ axial depth
+    near the image centre). It grows as the pixels coarsen: 0.06 at f = 525 px (640x480,
+    theta 85 deg; the fixed 5 % rule of the synthetic camera), 0.25 at 131 px (160x120),
+    0.8 at 46 px (64x48, where a fixed 5 % also drops planes seen beyond ~40-50 deg). inf when
+    theta + alpha reaches 90 deg (then no span tells an edge from a plane).
+    """
+    theta = np.radians(max_incidence_deg)
+    alpha = np.sqrt(2.0) / focal_px
+    if theta + alpha >= np.pi / 2:
+        return float("inf")
+    c = np.cos(theta)
+    return float(c / np.cos(theta + alpha) - c / np.cos(theta - alpha))
 
 
 def interior_mask(height: int, width: int, edge_px: int,
