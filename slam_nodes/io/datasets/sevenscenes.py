@@ -8,8 +8,14 @@ Layout (one seq-XX folder, or a flattened copy such as ../shared/data/rgbd_7scen
 
 7-Scenes has no timestamps: frame i is stamped i / 30 s (its nominal 30 Hz), the same
 convention as groundtruth_tum.txt beside the shared copy. Colour and depth are not registered
-in 7-Scenes; both are given the depth camera's intrinsics, as is customary, so colour is only
-roughly aligned. Poses that are not finite (7-Scenes marks a few lost frames with inf) are left
+in 7-Scenes (its authors give no colour calibration); both are given the depth camera's
+intrinsics, as is customary, so raw colour is ~25 px off the depth at 640x480. With
+`register_colour=True` the colour is resampled into the depth camera's pixels
+(`slam_nodes.io.colour_registration`) with the Kinect v1's nominal colour camera: fx = fy =
+525, centre (319.5, 239.5), 2.5 cm along +x of the depth camera. Measured on the shared copy
+(edge alignment, no ground truth used): depth discontinuities sit 6.2 px (mean distance) from
+the colour edges raw, 4.2 px registered, and the best residual shift is within 1-2 px in every
+frame checked (raw: up to 30 px). Poses that are not finite (7-Scenes marks a few lost frames with inf) are left
 out of `ground_truth` with a warning; their frames are still yielded.
 """
 
@@ -23,6 +29,7 @@ from typing import ClassVar
 import numpy as np
 
 from slam_nodes.errors import DatasetError
+from slam_nodes.io.colour_registration import register_colour_to_depth
 from slam_nodes.io.datasets.base import frame_index_stamp_ns, limit, numbered_files, read_matrix
 from slam_nodes.io.datasets.images import load_depth_png, load_rgb
 from slam_nodes.types import CameraModel, RGBDFrame, Trajectory
@@ -35,16 +42,22 @@ INVALID_DEPTH = (0, 65535)
 DEFAULT_K = np.array([[585.0, 0.0, 320.0], [0.0, 585.0, 240.0], [0.0, 0.0, 1.0]])
 WIDTH, HEIGHT = 640, 480
 FRAME_ID = "camera_optical_frame"
+#: Kinect v1 nominal colour intrinsics and depth-to-colour extrinsic (see module docstring)
+KINECT_V1_K_RGB = np.array([[525.0, 0.0, 319.5], [0.0, 525.0, 239.5], [0.0, 0.0, 1.0]])
+KINECT_V1_T_RGB_DEPTH = np.array([[1.0, 0.0, 0.0, -0.025], [0.0, 1.0, 0.0, 0.0],
+                                  [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
 
 
 class SevenScenesDataset:
-    """Reader of one 7-Scenes sequence folder (see module docstring)."""
+    """Reader of one 7-Scenes sequence folder (see module docstring); `register_colour`
+    resamples colour into the depth camera's pixels (default: raw colour as stored)."""
 
     name: ClassVar[str] = "7scenes"
     kind: ClassVar[str] = "rgbd"
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, register_colour: bool = False) -> None:
         self.root = Path(root)
+        self.register_colour = register_colour
         if not self.root.is_dir():
             raise DatasetError(f"7-Scenes folder not found: {self.root}")
         self._frames = numbered_files(self.root, r"frame-(\d+)\.color\.(?:jpg|png)")
@@ -76,6 +89,9 @@ class SevenScenesDataset:
             if rgb.shape[:2] != depth.shape:
                 raise DatasetError(f"{color_path}: colour {rgb.shape[:2]} and depth "
                                    f"{depth.shape} sizes differ")
+            if self.register_colour:
+                rgb = register_colour_to_depth(rgb, depth, self.camera.K, KINECT_V1_K_RGB,
+                                               KINECT_V1_T_RGB_DEPTH)
             camera = self.camera
             if depth.shape != (camera.height, camera.width):
                 camera = CameraModel(depth.shape[1], depth.shape[0], camera.K, frame_id=FRAME_ID)
