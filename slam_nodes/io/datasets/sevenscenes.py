@@ -15,8 +15,9 @@ intrinsics, as is customary, so raw colour is ~25 px off the depth at 640x480. W
 525, centre (319.5, 239.5), 2.5 cm along +x of the depth camera. Measured on the shared copy
 (edge alignment, no ground truth used): depth discontinuities sit 6.2 px (mean distance) from
 the colour edges raw, 4.2 px registered, and the best residual shift is within 1-2 px in every
-frame checked (raw: up to 30 px). Poses that are not finite (7-Scenes marks a few lost frames with inf) are left
-out of `ground_truth` with a warning; their frames are still yielded.
+frame checked (raw: up to 30 px). Poses that are not finite (7-Scenes marks a few lost
+frames with inf) are left out of `ground_truth` with a warning; their frames are still
+yielded.
 """
 
 from __future__ import annotations
