@@ -11,8 +11,12 @@
   is plausible (`OdometryResult.plausible`: fitness, step size), offers T_world_prev @ T_prev_cur
   as the pose the neural tracker starts from. The field-based optimisation refines it as before.
   Why: the neural tracker takes a dozen small Adam steps from its start, so a fast turn that
-  the constant-velocity model misses by a few degrees is never fully corrected and the error
-  enters the map; frame-to-frame odometry does not depend on the map and measures the turn.
+  the constant-velocity model misses by several degrees is not corrected (tests: a 9 degree
+  turn); frame-to-frame odometry does not depend on the map and measures the turn.
+  Measured (README): on the demo's bag the odometry alone is far more accurate than the neural
+  engine, yet starting from it hardly moves the neural ATE (9.86 -> 10.30 cm at 80x60, 7.81 ->
+  7.73 cm at 160x120): the field-based refinement pulls the pose to the coarse map's minimum.
+  So it is off by default (`tracking.init: motion_model`).
 Frames: T_a_b maps points in frame b to frame a (camera optical frames); depth in metres, 0
 invalid.
 """
