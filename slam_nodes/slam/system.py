@@ -73,7 +73,8 @@ class StepResult:
     tracking_ok: the quality check passed and the frame was used for mapping;
     loss: tracking objective at the chosen pose (mapping loss for the first frame);
     inlier_ratio: share of measured rays rendered within the inlier threshold;
-    timings_ms: per stage (preprocess, tracking, mapping, total); skipped: frame not used;
+    timings_ms: per stage (preprocess, tracking, mapping, total; odometry: the initial guess,
+    part of tracking); skipped: frame not used;
     reason: why it was skipped or what was handled ("" when nothing happened);
     init: where tracking started, "motion_model" or "depth_odometry" ("" when not tracked).
     """
