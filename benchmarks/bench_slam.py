@@ -3,18 +3,20 @@
     .venv/bin/python -m benchmarks.bench_slam [--presets cpu-lite,default] [--seeds 0 1]
         [--frames 75] [--preset cpu-lite] [--synth-frames 90] [--skip-synth] [--skip-7scenes]
         [--skip-open3d] [--threads 1] [--known-bounds] [--memory-frames 2000] [--memory-size 80x60]
-        [--raw-colour]
+        [--raw-colour] [--slam-overrides JSON]
 
 Sections (each prints a table: measured | target | baseline):
 - 7-Scenes redkitchen frames 0-74 (../shared/data): Open3D's dense RGB-D SLAM (640x480, 1 cm
   voxels) once, then SlamSystem with each of --presets and --seeds on the same frames: ATE RMSE
-  (SE(3)-aligned, evo), frames/s with per-stage mean ms. `cpu-lite` (160x120) answers the speed
-  target (>= 1 frame/s on 2 cores), `default` (Co-SLAM's settings, 640x480) the accuracy target
-  (<= 3 cm and below Open3D); each row's label says which. With several seeds a summary row
+  (SE(3)-aligned, evo), RPE over 1 s (translation, rotation), frames/s with per-stage mean ms.
+  `cpu-lite` (160x120) answers the speed target (>= 1 frame/s on 2 cores), `default` (Co-SLAM's
+  settings, 640x480) the accuracy target (<= 3 cm and below Open3D); each row's label says
+  which. With several seeds a summary row
   gives each preset's mean, min and max ATE (one seed's ATE swings by ~0.1 cm, as much as the
   gap to Open3D) and judges the accuracy target on the mean. Colour is registered to depth
   (SevenScenesDataset(register_colour=True), Kinect v1 nominal colour camera; Open3D uses depth
-  only); --raw-colour feeds the stored, unregistered colour.
+  only); --raw-colour feeds the stored, unregistered colour; --slam-overrides (JSON) changes
+  the SLAM config of every 7-Scenes run on top of its preset.
 - Synthetic `room-normal` (slam_nodes.synth, first --synth-frames frames at 320x240, with
   --preset): ATE and mesh completion ratio (< 5 cm, culled to the camera views, 200k samples per mesh as
   DESIGN.md section 7 says) for both.
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
 import resource
 import time
 from pathlib import Path
@@ -92,8 +95,14 @@ def print_table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
 PRESET_ROLE = {"cpu-lite": "speed", "default": "accuracy"}
 
 
+def _rpe(ev) -> str:
+    """'<translation> cm / <rotation> deg' RPE RMSE of a TrajectoryResult."""
+    return f"{ev.rpe_trans_cm.rmse:.2f} cm / {ev.rpe_rot_deg.rmse:.2f} deg"
+
+
 def bench_7scenes(args) -> None:
     """7-Scenes: Open3D once, then every preset in --presets with every seed in --seeds."""
+    from slam_nodes.config_schema import merge
     from slam_nodes.eval.baselines import run_open3d_slam
     from slam_nodes.eval.trajectory import evaluate_trajectory
     from slam_nodes.io.datasets.sevenscenes import SevenScenesDataset
@@ -101,19 +110,23 @@ def bench_7scenes(args) -> None:
     ds = SevenScenesDataset(args.data, register_colour=not args.raw_colour)
     frames = list(ds.frames(args.frames))
     gt = ds.ground_truth
-    o3d_ate, o3d_ate_s, o3d_fps = None, "skipped", "skipped"
+    o3d_ate, o3d_ate_s, o3d_fps, o3d_rpe = None, "skipped", "skipped", "skipped"
     if not args.skip_open3d:
         base = run_open3d_slam(frames, ds.camera, voxel_size_m=0.01, extract_mesh=False)
-        o3d_ate = evaluate_trajectory(base.trajectory, gt).ate_cm.rmse
+        ev = evaluate_trajectory(base.trajectory, gt)
+        o3d_ate = ev.ate_cm.rmse
         o3d_ate_s = f"{o3d_ate:.2f} cm"
+        o3d_rpe = _rpe(ev)
         o3d_fps = f"{base.frames_per_s:.2f} (640x480)"
         print(f"Open3D dense SLAM (640x480, 1 cm): ATE {o3d_ate_s}, {base.frames_per_s:.2f} "
               "frames/s", flush=True)
     ates: dict[str, list[float]] = {}
     for preset, seed in itertools.product(args.presets.split(","), args.seeds):
         role = PRESET_ROLE.get(preset, "")
-        system, results, secs, rss = run_slam(frames, preset, gt.poses[0], {"seed": seed})
-        ate = evaluate_trajectory(system.trajectory(), gt).ate_cm.rmse
+        over = merge(json.loads(args.slam_overrides), {"seed": seed})
+        system, results, secs, rss = run_slam(frames, preset, gt.poses[0], over)
+        ev = evaluate_trajectory(system.trajectory(), gt)
+        ate = ev.ate_cm.rmse
         ates.setdefault(preset, []).append(ate)
         n_ok = sum(r.tracking_ok for r in results)
         st = stage_ms(results)
@@ -130,6 +143,7 @@ def bench_7scenes(args) -> None:
                                                    else "(informative)"),
              f"{ate:.2f} cm", f"<= 3, < O3D {ate_target}" if role == "accuracy" else "",
              o3d_ate_s),
+            ("RPE RMSE over 1 s, translation / rotation (informative)", _rpe(ev), "", o3d_rpe),
             ("frames tracked ok", f"{n_ok}/{len(results)}", "all", ""),
             ("frames/s end to end after frame 0 " + ("[speed target]" if role == "speed"
                                                      else "(informative)"),
@@ -146,6 +160,7 @@ def bench_7scenes(args) -> None:
         ]
         print_table(f"7-Scenes redkitchen (real, KinectFusion ground truth): preset {preset} at "
                     f"{cam.width}x{cam.height}, seed {seed}"
+                    + (f", overrides {args.slam_overrides}" if args.slam_overrides != "{}" else "")
                     + (f", answers the {role} target" if role else ""), rows)
     if len(args.seeds) > 1:
         rows = []
@@ -312,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="frames of the measured memory run (0 skips it)")
     parser.add_argument("--memory-size", default="80x60", help="memory run image size WxH")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--slam-overrides", default="{}",
+                        help="7-Scenes: JSON SlamConfig overrides on top of each preset, e.g. "
+                             "'{\"tracking\": {\"init\": \"depth_odometry\"}}'")
     parser.add_argument("--raw-colour", action="store_true",
                         help="7-Scenes: feed the stored colour, not registered to depth")
     args = parser.parse_args(argv)
