@@ -64,3 +64,10 @@ def test_tracking_init_choices():
     with pytest.raises(ConfigError, match=r"config\.tracking\.init must be one of "
                                           r"\['motion_model', 'depth_odometry'\], got 'icp'"):
         load_config({"tracking": {"init": "icp"}})
+
+
+def test_depth_edge_angle_out_of_range_is_a_config_error():
+    from slam_nodes.slam.system import build_system
+
+    with pytest.raises(ConfigError, match=r"depth_edge_max_incidence_deg must be in \[0, 90\)"):
+        build_system({"device": "cpu", "depth_edge_max_incidence_deg": 90.0})

@@ -138,7 +138,9 @@ class SlamConfig:
     image_scale: float = 1.0              # processing resolution = input * image_scale
     min_depth_m: float = 0.1
     max_depth_m: float = 10.0
-    depth_edge_rel: float = 0.05          # drop depth where the 3x3 span > this * z; 0 = keep
+    # drop depth pixels whose 3x3 span exceeds that of a plane seen at this incidence (deg)
+    # at the input's pixel size (slam.rays.plane_span_rel); 0 = keep every pixel
+    depth_edge_max_incidence_deg: float = 85.0
     num_threads: int = 0                  # torch CPU threads, 0 = leave as is
     encoding: EncodingConfig = field(default_factory=EncodingConfig)
     render: RenderConfig = field(default_factory=RenderConfig)

@@ -41,7 +41,7 @@ from slam_nodes.slam.geometry import to_numpy_pose, to_torch_pose
 from slam_nodes.slam.mapper import FieldTargets, Mapper
 from slam_nodes.slam.objective import RaySampling
 from slam_nodes.slam.rays import (KeyframeRayStore, RaySet, camera_rays, drop_depth_edges,
-                                  interior_mask, lidar_rays)
+                                  interior_mask, lidar_rays, plane_span_rel)
 from slam_nodes.slam.tracker import Tracker
 from slam_nodes.types import LidarScan, RGBDFrame, Trajectory, invert_pose
 
@@ -119,6 +119,9 @@ class SlamSystem:
 
     def __init__(self, config: SlamConfig, initial_T_world_cam: np.ndarray | None = None) -> None:
         self.config = config
+        if not 0 <= config.depth_edge_max_incidence_deg < 90:
+            raise ConfigError("depth_edge_max_incidence_deg must be in [0, 90) degrees (0 = keep "
+                              f"every depth pixel), got {config.depth_edge_max_incidence_deg}")
         self.device = resolve_device(config.device)
         if config.num_threads > 0:
             torch.set_num_threads(config.num_threads)
@@ -258,7 +261,9 @@ class SlamSystem:
             if bad.any():
                 note = f"{int(bad.sum())} non-finite depth values treated as invalid"
                 depth = np.where(bad, 0.0, depth).astype(np.float32)
-            depth = drop_depth_edges(depth, c.depth_edge_rel)
+            if c.depth_edge_max_incidence_deg > 0:
+                depth = drop_depth_edges(depth, plane_span_rel(
+                    min(cam.fx, cam.fy), c.depth_edge_max_incidence_deg))
             s = c.image_scale
             if s != 1.0:
                 cam = cam.scaled(s)
