@@ -132,3 +132,8 @@ def test_depth_odometry_prior_recovers_a_fast_turn_the_motion_model_misses():
     strict.remember(prior.prepare(scene.render(cam, T1)), T1)
     T_none, why = strict.guess(f2, T_pred)
     assert T_none is None and "implausible" in why
+    # depth narrower than min_width_px (a 64x48 camera): no odometry frame, so no guess
+    narrow = DepthOdometryPrior(160, 6.0, 0.3, 0.3, min_width_px=120)
+    small = CameraModel.pinhole(64, 48, 56, 56, 31.5, 23.5)
+    assert narrow.prepare(scene.render(small, T1)) is None
+    assert narrow.prepare(scene.render(cam, T1)) is not None

@@ -23,6 +23,7 @@ invalid.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,8 @@ import numpy as np
 from slam_nodes.errors import ConfigError
 from slam_nodes.open3d_threads import open3d_single_thread
 from slam_nodes.types import CameraModel, RGBDFrame, invert_pose
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,16 +99,19 @@ class DepthOdometryPrior:
     """Initial guess of the neural tracker from frame-to-frame depth odometry (module doc).
 
     max_width_px: odometry resolution cap (columns; the aspect ratio is kept, never upscaled);
-    depth_max_m: depth beyond is ignored; min_fitness, max_step_m: `OdometryResult.plausible`.
+    depth_max_m: depth beyond is ignored; min_fitness, max_step_m: `OdometryResult.plausible`;
+    min_width_px: depth images narrower than this give no guess (logged once).
     """
 
     def __init__(self, max_width_px: int, depth_max_m: float, min_fitness: float,
-                 max_step_m: float) -> None:
+                 max_step_m: float, min_width_px: int = 0) -> None:
         import open3d  # noqa: F401 - slow first import paid here, not on the second frame
 
         if max_width_px < 16:
             raise ConfigError(f"depth odometry: max_width_px must be >= 16, got {max_width_px}")
         self.max_width_px = int(max_width_px)
+        self.min_width_px = int(min_width_px)
+        self._narrow_logged = False
         self.depth_max_m = float(depth_max_m)
         self.min_fitness = float(min_fitness)
         self.max_step_m = float(max_step_m)
@@ -119,6 +125,13 @@ class DepthOdometryPrior:
         if frame is None or frame.depth is None:
             return None
         cam: CameraModel = frame.camera
+        if cam.width < self.min_width_px:
+            if not self._narrow_logged:
+                logger.info("depth %dx%d is narrower than %d px: no depth-odometry guess, "
+                            "tracking starts from the motion model", cam.width, cam.height,
+                            self.min_width_px)
+                self._narrow_logged = True
+            return None
         depth = np.where(np.isfinite(frame.depth), frame.depth, 0).astype(np.float32)
         s = min(1.0, self.max_width_px / cam.width)
         if s < 1.0:
