@@ -16,6 +16,8 @@ Sections (each prints a table: measured | target | baseline):
   (SevenScenesDataset(register_colour=True), Kinect v1 nominal colour camera; Open3D uses depth
   only); --raw-colour feeds the stored, unregistered colour; --slam-overrides (JSON) changes
   the SLAM config of every 7-Scenes run on top of its preset.
+- GPU (where CUDA is available; a row saying "skipped" otherwise): `gpu-quality` on the same
+  7-Scenes frames at 640x480, tracking frames/s against the 30 frames/s target.
 - Synthetic `room-normal` (slam_nodes.synth, first --synth-frames frames at 320x240, with
   --preset): ATE and mesh completion ratio (< 5 cm, culled to the camera views, 200k samples per mesh as
   DESIGN.md section 7 says) for both.
@@ -169,6 +171,32 @@ def bench_7scenes(args) -> None:
                          f"{mean:.2f} ({min(v):.2f}-{max(v):.2f}) cm",
                          f"<= 3, < O3D {verdict}" if verdict else "", o3d_ate_s))
         print_table(f"7-Scenes redkitchen, {len(frames)} frames: ATE over seeds", rows)
+
+
+def bench_gpu(args) -> None:
+    """`gpu-quality` on 7-Scenes 0-74 at 640x480 where CUDA is available: tracking frames/s
+    against the 30 frames/s target (a row saying it was skipped otherwise)."""
+    import torch
+
+    title = "GPU: preset gpu-quality at 640x480, 7-Scenes redkitchen"
+    if not torch.cuda.is_available():
+        print_table(title, [("tracking frames/s [GPU target]", "skipped: no CUDA", ">= 30", "")])
+        return
+    from slam_nodes.eval.trajectory import evaluate_trajectory
+    from slam_nodes.io.datasets.sevenscenes import SevenScenesDataset
+
+    ds = SevenScenesDataset(args.data, register_colour=not args.raw_colour)
+    frames = list(ds.frames(args.frames))
+    system, results, _secs, _rss = run_slam(frames, "gpu-quality", ds.ground_truth.poses[0])
+    st = stage_ms(results)
+    track_fps = 1e3 / st["tracking"]
+    ate = evaluate_trajectory(system.trajectory(), ds.ground_truth).ate_cm.rmse
+    print_table(f"{title} ({torch.cuda.get_device_name()})", [
+        ("tracking frames/s [GPU target]", f"{track_fps:.1f}",
+         ">= 30 " + ("met" if track_fps >= 30 else "MISSED"), ""),
+        ("frames/s end to end after frame 0", f"{1e3 / st['total']:.1f}", "", ""),
+        ("ATE RMSE", f"{ate:.2f} cm", "", ""),
+    ])
 
 
 def bench_synth(args) -> None:
@@ -333,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {args.threads} threads, CUDA: {torch.cuda.is_available()}")
     if not args.skip_7scenes:
         bench_7scenes(args)
+        bench_gpu(args)
     if not args.skip_synth:
         bench_synth(args)
     if args.memory_frames > 0:
