@@ -8,9 +8,11 @@ import numpy as np
 
 from slam_nodes.io.colour_registration import register_colour_to_depth
 from slam_nodes.io.datasets.sevenscenes import SevenScenesDataset
+from slam_nodes.types import CameraModel
 
-K_DEPTH = np.array([[146.0, 0.0, 80.0], [0.0, 146.0, 60.0], [0.0, 0.0, 1.0]])   # 160x120
-K_RGB = np.array([[131.0, 0.0, 79.5], [0.0, 131.0, 59.5], [0.0, 0.0, 1.0]])
+DEPTH_CAM = CameraModel.pinhole(160, 120, 146.0, 146.0, 80.0, 60.0)
+RGB_CAM = CameraModel.pinhole(160, 120, 131.0, 131.0, 79.5, 59.5)
+K_DEPTH, K_RGB = DEPTH_CAM.K, RGB_CAM.K
 T_RGB_DEPTH = np.eye(4)
 T_RGB_DEPTH[0, 3] = -0.025           # colour camera 2.5 cm along +x of the depth camera
 PLANE_Z = 1.5
@@ -35,7 +37,7 @@ def test_registration_recovers_the_depth_cameras_view_of_a_plane():
     truth = _plane_image(K_DEPTH, np.zeros(3))
     raw = _plane_image(K_RGB, -T_RGB_DEPTH[:3, 3])
     depth = np.full((120, 160), PLANE_Z, np.float32)
-    reg = register_colour_to_depth(raw, depth, K_DEPTH, K_RGB, T_RGB_DEPTH)
+    reg = register_colour_to_depth(raw, depth, DEPTH_CAM, RGB_CAM, T_RGB_DEPTH)
     err_raw = np.abs(raw.astype(float) - truth).mean()
     err_reg = np.abs(reg.astype(float) - truth).mean()
     assert err_raw > 20.0, err_raw
@@ -43,7 +45,7 @@ def test_registration_recovers_the_depth_cameras_view_of_a_plane():
     # without depth the frame's median depth is used: the same plane here
     holes = depth.copy()
     holes[40:80, 50:110] = 0.0
-    reg_holes = register_colour_to_depth(raw, holes, K_DEPTH, K_RGB, T_RGB_DEPTH)
+    reg_holes = register_colour_to_depth(raw, holes, DEPTH_CAM, RGB_CAM, T_RGB_DEPTH)
     np.testing.assert_array_equal(reg_holes, reg)
 
 
@@ -51,7 +53,7 @@ def test_registered_pair_is_unchanged():
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
     depth = rng.uniform(0.5, 4.0, (120, 160)).astype(np.float32)
-    out = register_colour_to_depth(rgb, depth, K_DEPTH, K_DEPTH, np.eye(4))
+    out = register_colour_to_depth(rgb, depth, DEPTH_CAM, DEPTH_CAM, np.eye(4))
     np.testing.assert_array_equal(out, rgb)
 
 

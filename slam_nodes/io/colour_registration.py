@@ -13,29 +13,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from slam_nodes.types import CameraModel
+
 __all__ = ["register_colour_to_depth"]
 
 
-def register_colour_to_depth(rgb: np.ndarray, depth_m: np.ndarray, K_depth: np.ndarray,
-                             K_rgb: np.ndarray, T_rgb_depth: np.ndarray) -> np.ndarray:
+def register_colour_to_depth(rgb: np.ndarray, depth_m: np.ndarray, depth_cam: CameraModel,
+                             rgb_cam: CameraModel, T_rgb_depth: np.ndarray) -> np.ndarray:
     """Colour image uint8 [H, W, 3] resampled into the depth image's pixels [H, W].
 
-    rgb: uint8 [Hc, Wc, 3] of the colour camera (intrinsics K_rgb [3, 3], pixels);
-    depth_m: float32 [H, W] metres in the depth camera (K_depth [3, 3]), 0 = invalid;
-    T_rgb_depth: [4, 4] pose of the depth camera's optical frame in the colour camera's
-    (a point X_depth maps to X_rgb = R X_depth + t, metres). Colour sampled outside the
-    colour image repeats its border.
+    rgb: uint8 [Hc, Wc, 3] of the colour camera `rgb_cam`; depth_m: float32 [H, W] metres
+    (axial) of the depth camera `depth_cam`, 0 = invalid; T_rgb_depth: [4, 4] pose of the depth
+    camera's optical frame in the colour camera's (a point X_depth maps to X_rgb = R X_depth +
+    t, metres). Colour sampled outside the colour image repeats its border.
     """
     import cv2
 
     h, w = depth_m.shape
     valid = depth_m > 0
     z = np.where(valid, depth_m, np.median(depth_m[valid]) if valid.any() else 1.0)
-    u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
-    x = (u - K_depth[0, 2]) / K_depth[0, 0] * z
-    y = (v - K_depth[1, 2]) / K_depth[1, 1] * z
-    pts = np.stack([x, y, z], axis=-1) @ T_rgb_depth[:3, :3].T + T_rgb_depth[:3, 3]
-    zc = np.maximum(pts[..., 2], 1e-6)
-    map_u = (K_rgb[0, 0] * pts[..., 0] / zc + K_rgb[0, 2]).astype(np.float32)
-    map_v = (K_rgb[1, 1] * pts[..., 1] / zc + K_rgb[1, 2]).astype(np.float32)
-    return cv2.remap(rgb, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    pts = (depth_cam.ray_directions() * z[..., None]).reshape(-1, 3)
+    uv, _ = rgb_cam.project(pts @ T_rgb_depth[:3, :3].T + T_rgb_depth[:3, 3])
+    uv = uv.reshape(h, w, 2).astype(np.float32)
+    return cv2.remap(rgb, uv[..., 0], uv[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)

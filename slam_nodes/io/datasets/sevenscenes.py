@@ -44,7 +44,7 @@ DEFAULT_K = np.array([[585.0, 0.0, 320.0], [0.0, 585.0, 240.0], [0.0, 0.0, 1.0]]
 WIDTH, HEIGHT = 640, 480
 FRAME_ID = "camera_optical_frame"
 #: Kinect v1 nominal colour intrinsics and depth-to-colour extrinsic (see module docstring)
-KINECT_V1_K_RGB = np.array([[525.0, 0.0, 319.5], [0.0, 525.0, 239.5], [0.0, 0.0, 1.0]])
+KINECT_V1_RGB_CAMERA = CameraModel.pinhole(WIDTH, HEIGHT, 525.0, 525.0, 319.5, 239.5)
 KINECT_V1_T_RGB_DEPTH = np.array([[1.0, 0.0, 0.0, -0.025], [0.0, 1.0, 0.0, 0.0],
                                   [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
 
@@ -91,7 +91,7 @@ class SevenScenesDataset:
                 raise DatasetError(f"{color_path}: colour {rgb.shape[:2]} and depth "
                                    f"{depth.shape} sizes differ")
             if self.register_colour:
-                rgb = register_colour_to_depth(rgb, depth, self.camera.K, KINECT_V1_K_RGB,
+                rgb = register_colour_to_depth(rgb, depth, self.camera, KINECT_V1_RGB_CAMERA,
                                                KINECT_V1_T_RGB_DEPTH)
             camera = self.camera
             if depth.shape != (camera.height, camera.width):
