@@ -102,7 +102,10 @@ def _accuracy_verdict(ate_cm: float, o3d_ate_cm: float) -> str:
 
 
 def _rpe(ev) -> str:
-    """'<translation> cm / <rotation> deg' RPE RMSE of a TrajectoryResult."""
+    """'<translation> cm / <rotation> deg' RPE RMSE of a TrajectoryResult, or why there is none
+    (a run shorter than the RPE interval has no pairs)."""
+    if ev.rpe_trans_cm is None or ev.rpe_rot_deg is None:
+        return "n/a (run < 1 s)"
     return f"{ev.rpe_trans_cm.rmse:.2f} cm / {ev.rpe_rot_deg.rmse:.2f} deg"
 
 
