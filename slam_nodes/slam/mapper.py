@@ -173,9 +173,6 @@ class Mapper:
         self._end(store)
         return loss, T_out
 
-    # ------------------------------------------------------------------ extension hooks
-    # A subclass adds per-ray colour responses, extra parameters and extra loss terms to the
-    # same loop (slam_nodes.slam.en_mapper.EnMapper); the core's versions add nothing.
     def fit_targets(self, targets: FieldTargets, n_iters: int, n_points: int,
                     generator: torch.Generator) -> float:
         """Fit the field alone to `targets` for `n_iters` steps of `n_points` random target points
@@ -193,6 +190,9 @@ class Mapper:
             loss = float(total.detach())
         return loss
 
+    # ------------------------------------------------------------------ extension hooks
+    # A subclass adds per-ray colour responses, extra parameters and extra loss terms to the
+    # same loop (slam_nodes.slam.en_mapper.EnMapper); the core's versions add nothing.
     def _begin(self, store: KeyframeRayStore, current: RaySet | None,
                optimize_current: bool) -> list[dict]:
         """Called once per `optimise` before the loop; returns extra Adam parameter groups
