@@ -164,3 +164,30 @@ def test_predicted_blur_px_from_rotation_and_translation():
     T[:3, 3] = [0.04, 0.0, 0.0]                     # 4 cm sideways at 2 m: 0.02 rad
     assert abs(predicted_blur_px(T, 0.033, 0.0165, 100.0, 2.0) - 1.0) < 1e-6
     assert predicted_blur_px(T, 0.033, 0.0, 100.0, 2.0) == 0.0
+
+
+def test_blurred_rgb_renders_the_surface_band_and_averages_radiance():
+    """The blur term queries only n_surface samples a ray (within +-surface_range_m of the
+    measured depth) at each exposure pose, and applies the response once to the radiance
+    averaged over the poses: a wall at z = 2 m whose radiance steps at x = 0 seen by two poses
+    1 cm either side of the step gives the response of the mean radiance."""
+    from slam_nodes.field.crf import CameraResponse
+    from slam_nodes.slam.blur import blurred_rgb
+
+    queried = []
+
+    def wall(pts: torch.Tensor, with_color: bool = True):
+        queried.append(len(pts))
+        sdf = (2.0 - pts[:, 2]) / 0.1                    # truncation units, tr = 0.1 m
+        rad = torch.where(pts[:, :1] < 0, 0.2, 0.6).expand(-1, 3)
+        return sdf, rad if with_color else None
+
+    crf = CameraResponse()
+    o, d = torch.zeros(4, 3), torch.tensor([[0.0, 0.0, 1.0]]).repeat(4, 1)
+    t = torch.full((4,), 2.0)
+    poses = torch.eye(4).repeat(2, 1, 1)
+    poses[0, 0, 3], poses[1, 0, 3] = -0.01, 0.01
+    pred = blurred_rgb(wall, crf, o, d, t, poses, 0.0, 0.1, 0.1, 5.0, 7, 0.1)
+    assert queried == [4 * 7, 4 * 7]
+    expected = crf.rgb(torch.full((4, 3), 0.4), 0.0)
+    assert torch.allclose(pred, expected, atol=1e-4), (pred, expected)

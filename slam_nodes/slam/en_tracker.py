@@ -190,7 +190,7 @@ class EnTracker(Tracker):
                 s = self.sampling
                 pred = blurred_rgb(field_, self.crf, blur.origins, blur.dirs, blur.target_t,
                                    poses, e, s.truncation_m, s.near_m, s.far_m,
-                                   s.n_uniform, s.n_surface, s.surface_range_m)
+                                   s.n_surface, s.surface_range_m)
                 total = total + self.weights.rgb * rgb_loss(pred, blur.rgb)
             if terms:
                 total = total + event_w * windows_loss(

@@ -173,6 +173,23 @@ class Mapper:
         self._end(store)
         return loss, T_out
 
+    def fit_targets(self, targets: FieldTargets, n_iters: int, n_points: int,
+                    generator: torch.Generator) -> float:
+        """Fit the field alone to `targets` for `n_iters` steps of `n_points` random target points
+        (point queries, no rendering: a fraction of an `optimise` iteration's cost); returns the
+        last loss (nan when there are no targets)."""
+        loss = float("nan")
+        if len(targets.points) == 0:
+            return loss
+        for _ in range(n_iters):
+            total = targets.loss(self.field, n_points, self.sampling.truncation_m, self.weights,
+                                 generator)
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            self.optimizer.step()
+            loss = float(total.detach())
+        return loss
+
     # ------------------------------------------------------------------ extension hooks
     # A subclass adds per-ray colour responses, extra parameters and extra loss terms to the
     # same loop (slam_nodes.slam.en_mapper.EnMapper); the core's versions add nothing.
