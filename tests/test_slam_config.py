@@ -79,8 +79,9 @@ def test_odometry_prior_sigmas_are_checked():
     with pytest.raises(ConfigError, match="must be >= 0"):
         build_system({"device": "cpu", "tracking": {"init": "depth_odometry",
                                                     "odometry_prior_sigma_m": -0.01}})
-    with pytest.raises(ConfigError, match="need tracking.init: depth_odometry"):
-        build_system({"device": "cpu", "tracking": {"odometry_prior_sigma_rot_rad": 0.01}})
+    # frames never start from the odometry: no prior
+    assert build_system({"device": "cpu", "tracking": {
+        "odometry_prior_sigma_rot_rad": 0.01}}).odometry_prior is None
     assert build_system({"device": "cpu"}).odometry_prior is None
     prior = build_system({"device": "cpu", "tracking": {
         "init": "depth_odometry", "odometry_prior_sigma_rot_rad": 0.01}}).odometry_prior

@@ -76,7 +76,7 @@ class TrackingConfig:
     odometry_prior_sigma_rot_rad, odometry_prior_sigma_m: when a frame starts from the
     odometry, a quadratic penalty holds the pose near it (slam_nodes.slam.tracker.PosePrior:
     a pose one sigma away costs as much as the ray loss at the start); 0 leaves that part
-    free, both 0 disable the prior; needs init "depth_odometry".
+    free, both 0 disable the prior; unused with init "motion_model".
     """
 
     n_iters: int = 10

@@ -156,17 +156,13 @@ class SlamSystem:
 
     @staticmethod
     def _odometry_prior(t) -> PosePrior | None:
-        """The tracker's prior toward an odometry start (TrackingConfig t), None when off."""
+        """The tracker's prior toward an odometry start (TrackingConfig t); None when both
+        sigmas are 0 or frames never start from the odometry (init "motion_model")."""
         sigmas = (t.odometry_prior_sigma_rot_rad, t.odometry_prior_sigma_m)
         if min(sigmas) < 0:
             raise ConfigError(f"tracking.odometry_prior_sigma_rot_rad and _sigma_m must be >= 0 "
                               f"(0 = no prior on that part), got {sigmas}")
-        if max(sigmas) == 0:
-            return None
-        if t.init != "depth_odometry":
-            raise ConfigError("tracking.odometry_prior_sigma_* hold the pose near the depth "
-                              "odometry: they need tracking.init: depth_odometry")
-        return PosePrior(*sigmas)
+        return PosePrior(*sigmas) if max(sigmas) > 0 and t.init == "depth_odometry" else None
 
     # ------------------------------------------------------------------ motion model
     @property
