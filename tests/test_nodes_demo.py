@@ -12,7 +12,8 @@ from slam_nodes.cli import main
 
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--duration", "0.5", "--no-baseline"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--duration", "0.5", "--no-baseline",
+                 "--engine", "icp"]) == 0
     out = capsys.readouterr().out
     assert "en_slam_node (icp)" in out and "report:" in out
     metrics = json.loads((tmp_path / "replay" / "metrics.json").read_text())

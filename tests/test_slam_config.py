@@ -71,3 +71,18 @@ def test_depth_edge_angle_out_of_range_is_a_config_error():
 
     with pytest.raises(ConfigError, match=r"depth_edge_max_incidence_deg must be in \[0, 90\)"):
         build_system({"device": "cpu", "depth_edge_max_incidence_deg": 90.0})
+
+
+def test_odometry_prior_sigmas_are_checked():
+    from slam_nodes.slam.system import build_system
+
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        build_system({"device": "cpu", "tracking": {"init": "depth_odometry",
+                                                    "odometry_prior_sigma_m": -0.01}})
+    # frames never start from the odometry: no prior
+    assert build_system({"device": "cpu", "tracking": {
+        "odometry_prior_sigma_rot_rad": 0.01}}).odometry_prior is None
+    assert build_system({"device": "cpu"}).odometry_prior is None
+    prior = build_system({"device": "cpu", "tracking": {
+        "init": "depth_odometry", "odometry_prior_sigma_rot_rad": 0.01}}).odometry_prior
+    assert (prior.sigma_rot_rad, prior.sigma_m) == (0.01, 0.0)

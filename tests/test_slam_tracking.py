@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from scipy.spatial.transform import Rotation
 from torch import nn
@@ -137,3 +138,37 @@ def test_depth_odometry_prior_recovers_a_fast_turn_the_motion_model_misses():
     small = CameraModel.pinhole(64, 48, 56, 56, 31.5, 23.5)
     assert narrow.prepare(scene.render(small, T1)) is None
     assert narrow.prepare(scene.render(cam, T1)) is not None
+
+
+def test_pose_prior_holds_the_pose_near_its_start():
+    """The map says the camera is at T_true, the start (an odometry pose) is 3 cm and 2 degrees
+    off: free, the tracker moves toward the map; with the prior it stays near its start, the
+    more so the tighter the sigmas; the returned loss includes the prior's penalty."""
+    from slam_nodes.slam.tracker import PosePrior
+
+    scene = BoxRoomScene()
+    cam = CameraModel.pinhole(80, 60, 70, 70, 39.5, 29.5)
+    T_true = make_pose(Rotation.from_euler("y", 10, degrees=True).as_matrix(), [0.1, 0.0, -0.4])
+    rays = camera_rays(cam, scene.render(cam, T_true).depth, None, 2, 0.1, 10.0)
+    dR = Rotation.from_rotvec([0.02, -0.02, 0.01]).as_matrix()
+    T_start = make_pose(dR @ T_true[:3, :3], T_true[:3, 3] + [0.02, -0.015, 0.015])
+    tracker = Tracker(n_iters=30, n_rays=300, lr_rot=4e-3, lr_trans=4e-3,
+                      sampling=RaySampling(TR, 12, 7, 0.1, 0.1, 6.0), weights=LossWeights(),
+                      inlier_threshold_m=0.05, min_inlier_ratio=0.5)
+    field = AnalyticField(scene)
+
+    def moved_m(prior):
+        res = tracker.track(field, rays, to_torch_pose(T_start),
+                            torch.Generator().manual_seed(1), prior=prior)
+        return float(np.linalg.norm(to_numpy_pose(res.T_world_rig)[:3, 3] - T_start[:3, 3]))
+
+    free, loose, tight = (moved_m(None), moved_m(PosePrior(0.02, 0.01)),
+                          moved_m(PosePrior(1e-4, 1e-4)))
+    assert free > 0.02, free                     # the map pulls the free pose ~3 cm
+    assert tight < 0.002, tight
+    assert tight < loose < free, (tight, loose, free)
+    w, dt = torch.tensor([0.1, 0.0, 0.0]), torch.tensor([0.0, 0.2, 0.2])
+    assert float(PosePrior(0.1, 0.2).penalty(w, dt, torch.tensor(2.0))) == \
+        pytest.approx(2.0 * (1 + 2))
+    # a zero sigma leaves that part free
+    assert float(PosePrior(0.1, 0.0).penalty(w * 0, dt, torch.tensor(2.0))) == 0.0

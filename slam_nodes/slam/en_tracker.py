@@ -22,7 +22,7 @@ from slam_nodes.slam.events import (EventCamera, EventLossParams, event_loss, gl
 from slam_nodes.slam.geometry import to_torch_pose
 from slam_nodes.slam.objective import RaySampling, ray_objective
 from slam_nodes.slam.rays import RaySet
-from slam_nodes.slam.tracker import Tracker, TrackResult, sample_measured
+from slam_nodes.slam.tracker import PosePrior, Tracker, TrackResult, sample_measured
 
 
 @dataclass
@@ -132,8 +132,10 @@ class EnTracker(Tracker):
         self.best_log_exposure = 0.0
 
     def track(self, field_, rays: RaySet | None, T_init: torch.Tensor,
-              generator: torch.Generator, n_iters: int | None = None) -> TrackResult:
-        """Optimise T_world_rig from T_init; `rays` None tracks from the event windows alone."""
+              generator: torch.Generator, n_iters: int | None = None,
+              prior: PosePrior | None = None) -> TrackResult:
+        """Optimise T_world_rig from T_init; `rays` None tracks from the event windows alone;
+        `prior` as in Tracker.track."""
         ctx = self.context
         iters = self.n_iters if n_iters is None else n_iters
         dev = T_init.device
@@ -202,7 +204,7 @@ class EnTracker(Tracker):
 
         loss, T_best, self.best_log_exposure = self.descend(
             T_init, objective, iters, frozen, extra, lambda: float(e.detach()),
-            float(ctx.log_exposure))
+            float(ctx.log_exposure), prior)
         finite = bool(torch.isfinite(T_best).all()) and loss < float("inf")
         if batch is None:          # events only: no depth to check inliers against
             return TrackResult(T_best, loss, float("nan"), finite, iters)

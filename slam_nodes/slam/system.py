@@ -42,7 +42,7 @@ from slam_nodes.slam.mapper import FieldTargets, Mapper
 from slam_nodes.slam.objective import RaySampling
 from slam_nodes.slam.rays import (KeyframeRayStore, RaySet, camera_rays, drop_depth_edges,
                                   interior_mask, lidar_rays, plane_span_rel)
-from slam_nodes.slam.tracker import Tracker
+from slam_nodes.slam.tracker import PosePrior, Tracker
 from slam_nodes.types import LidarScan, RGBDFrame, Trajectory, invert_pose
 
 logger = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ class SlamSystem:
         self.odometry = DepthOdometryPrior(
             t.odometry_max_width_px, c.max_depth_m, t.odometry_min_fitness,
             t.odometry_max_step_m, t.odometry_min_width_px) if t.init == "depth_odometry" else None
+        self.odometry_prior = self._odometry_prior(t)
         self.T_rig_lidar = np.eye(4) if c.lidar.T_rig_lidar is None else \
             np.asarray(c.lidar.T_rig_lidar, dtype=np.float64).reshape(4, 4)
         self.initial_T = np.eye(4) if initial_T_world_cam is None else \
@@ -153,6 +154,16 @@ class SlamSystem:
         self._last_stamp: int | None = None
         self._T_last: np.ndarray | None = None
         self._velocity = np.eye(4)        # T_prev^-1-style delta: T_k = velocity @ T_{k-1}
+
+    @staticmethod
+    def _odometry_prior(t) -> PosePrior | None:
+        """The tracker's prior toward an odometry start (TrackingConfig t); None when both
+        sigmas are 0 or frames never start from the odometry (init "motion_model")."""
+        sigmas = (t.odometry_prior_sigma_rot_rad, t.odometry_prior_sigma_m)
+        if min(sigmas) < 0:
+            raise ConfigError(f"tracking.odometry_prior_sigma_rot_rad and _sigma_m must be >= 0 "
+                              f"(0 = no prior on that part), got {sigmas}")
+        return PosePrior(*sigmas) if max(sigmas) > 0 and t.init == "depth_odometry" else None
 
     # ------------------------------------------------------------------ motion model
     @property
@@ -391,7 +402,8 @@ class SlamSystem:
         T_init, init = self._initial_guess(stamp, T_pred, odom, reasons)
         timings["odometry"] = (time.perf_counter() - t) * 1e3
         res = self.tracker.track(self.field, track_rays, to_torch_pose(T_init, self.device),
-                                 self.generator)
+                                 self.generator, prior=self.odometry_prior
+                                 if init == "depth_odometry" else None)
         if not res.ok:
             res = self._recover(track_rays, res)
             reasons.append("tracking failed quality check; recovered against the map"

@@ -17,14 +17,40 @@ from slam_nodes.slam.rays import RaySet
 
 @dataclass
 class TrackResult:
-    """T_world_rig: [4, 4] best pose; loss: its objective; inlier_ratio: share of measured
-    rays whose rendered depth is within the threshold; ok: quality check passed."""
+    """T_world_rig: [4, 4] best pose; loss: its objective (with the prior's penalty when one
+    was given); inlier_ratio: share of measured rays whose rendered depth is within the
+    threshold; ok: quality check passed."""
 
     T_world_rig: torch.Tensor
     loss: float
     inlier_ratio: float
     ok: bool
     iters: int
+
+
+@dataclass(frozen=True)
+class PosePrior:
+    """A Gaussian prior on the pose update away from the optimisation's start (a measured
+    pose, e.g. depth odometry's): penalty = scale * (|w|^2 / sigma_rot_rad^2 + |dt|^2 /
+    sigma_m^2) for the update (w rad, dt m) of `slam_nodes.slam.geometry.apply_delta`, where
+    scale is the ray objective at the start (detached): a pose one sigma away costs as much
+    as the whole ray loss did there, whatever the loss weights. A sigma of 0 leaves that part
+    free. Adam moves each parameter by about its learning rate per step, so sigmas well below
+    the tracker's lr_rot / lr_trans make every moved iterate cost more than the start, and the
+    start is returned (measured on the demo's bag, cpu-lite, lr 3e-3: sigmas of 2 mm / 2 mrad
+    gave exactly the odometry's trajectory)."""
+
+    sigma_rot_rad: float
+    sigma_m: float
+
+    def penalty(self, w: torch.Tensor, dt: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """The prior term (scalar tensor) of update w [3], dt [3] at loss scale `scale`."""
+        total = w.sum() * 0.0
+        if self.sigma_rot_rad > 0:
+            total = total + (w * w).sum() / self.sigma_rot_rad ** 2
+        if self.sigma_m > 0:
+            total = total + (dt * dt).sum() / self.sigma_m ** 2
+        return scale * total
 
 
 class Tracker:
@@ -46,8 +72,10 @@ class Tracker:
         self.min_inlier_ratio = min_inlier_ratio
 
     def track(self, field: SdfField, rays: RaySet, T_init: torch.Tensor,
-              generator: torch.Generator, n_iters: int | None = None) -> TrackResult:
-        """Optimise T_world_rig [4, 4] from T_init against `rays` (rig frame)."""
+              generator: torch.Generator, n_iters: int | None = None,
+              prior: PosePrior | None = None) -> TrackResult:
+        """Optimise T_world_rig [4, 4] from T_init against `rays` (rig frame); `prior` holds
+        the pose near T_init (a measured start)."""
         iters = self.n_iters if n_iters is None else n_iters
         # one batch for all iterations, so losses of different poses are comparable
         batch = sample_measured(rays, self.n_rays, generator)
@@ -58,7 +86,8 @@ class Tracker:
                                  self.sampling, self.weights, generator=generator,
                                  perturb=False).total
 
-        loss, T_best, _ = self.descend(T_init, objective, iters, field.parameters())
+        loss, T_best, _ = self.descend(T_init, objective, iters, field.parameters(),
+                                       prior=prior)
         inl = self.inlier_ratio(field, batch, T_best)
         ok = bool(torch.isfinite(T_best).all()) and loss < float("inf") and \
             inl >= self.min_inlier_ratio
@@ -67,10 +96,12 @@ class Tracker:
     def descend(self, T_init: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor],
                 iters: int, frozen: Iterable[torch.nn.Parameter],
                 extra_groups: Sequence[dict] = (), snapshot: Callable[[], Any] | None = None,
-                initial: Any = None) -> tuple[float, torch.Tensor, Any]:
+                initial: Any = None, prior: PosePrior | None = None
+                ) -> tuple[float, torch.Tensor, Any]:
         """Adam on a left-multiplied axis-angle + translation update of T_init [4, 4] (and on
-        `extra_groups`, Adam parameter groups) minimising objective(T) -> scalar tensor for
-        `iters` steps, with `frozen` parameters' gradients off meanwhile.
+        `extra_groups`, Adam parameter groups) minimising objective(T) -> scalar tensor (plus
+        `prior`'s penalty on the update, scaled by the objective at T_init) for `iters` steps,
+        with `frozen` parameters' gradients off meanwhile.
 
         Returns (lowest loss, its pose [4, 4], snapshot() taken at that iteration), where the
         third item is `initial` if no iteration had a finite loss.
@@ -85,10 +116,15 @@ class Tracker:
         grads = [p.requires_grad for p in frozen]
         for p in frozen:
             p.requires_grad_(False)
+        scale = None
         try:
             for it in range(iters + 1):
                 T = apply_delta(T_init, w, dt)
                 total = objective(T)
+                if prior is not None:
+                    if scale is None:
+                        scale = total.detach()
+                    total = total + prior.penalty(w, dt, scale)
                 loss = float(total.detach())
                 if loss < best[0]:
                     best = (loss, T.detach().clone(), None if snapshot is None else snapshot())
