@@ -17,7 +17,7 @@
   engine, yet starting from it hardly moves the neural ATE (9.86 -> 10.30 cm at 80x60, 7.81 ->
   7.73 cm at 160x120): the field-based refinement pulls the pose to the coarse map's minimum.
   So cpu-lite also holds the refined pose near the odometry's (slam_nodes.slam.tracker.PosePrior,
-  `tracking.odometry_prior_sigma_*`): demo 3.30 cm, 7-Scenes unchanged (README).
+  `tracking.odometry_prior_sigma_*`): demo 3.47 cm, 7-Scenes unchanged (README).
   On real 7-Scenes frames it lowered the ATE on every seed (0.95 -> 0.82 cm mean), so the
   `cpu-lite` preset starts from it; the other presets start from the motion model.
 Frames: T_a_b maps points in frame b to frame a (camera optical frames); depth in metres, 0
