@@ -143,27 +143,6 @@ def test_event_only_step_when_depth_drops_out(sequence):
     assert len(en.trajectory()) == 4
 
 
-def test_first_tracked_frame_blur_from_events(sequence):
-    """The first tracked frame has no velocity yet: its blur comes from the image motion the
-    events measure (true: 3 deg and ~5 cm per 50 ms frame, 30 ms exposure, fx 42 px: 1.6 px;
-    measured 2.2 px with the initial C of 0.25 against the simulator's 0.2). Without events it
-    stays unknown (inf: the blur term is used)."""
-    from slam_nodes.slam.blur import predicted_blur_px
-    frames, ev, key, _ = sequence
-    z = float(np.median(frames[1].depth[frames[1].depth > 0]))
-    true = predicted_blur_px(np.linalg.inv(key[0]) @ key[1], DT_NS * 1e-9, EXPOSURE_S, CAM.fx, z)
-    cfg = {**TINY, **EN, "tracking": {**TINY["tracking"], "init": "motion_model"}}
-    for events, want in [(ev[:2], true), ([None, None], float("inf"))]:
-        en = build_en_slam_system(cfg, initial_T_world_cam=key[0])
-        for f, e in zip(frames[:2], events):
-            en.step(EnObservation(f.stamp_ns, f, e))
-        blur = en.tracker.context.blur_px
-        if np.isinf(want):
-            assert blur == want
-        else:
-            assert 0.7 * want < blur < 1.6 * want, (blur, want)
-
-
 def test_config_sections_and_unknown_keys():
     cfg = load_en_slam_config({**TINY, "events": {"window_frames": 3}, "crf": {"n_knots": 16}})
     assert cfg.events.window_frames == 3 and cfg.crf.n_knots == 16
@@ -185,26 +164,6 @@ def test_predicted_blur_px_from_rotation_and_translation():
     T[:3, 3] = [0.04, 0.0, 0.0]                     # 4 cm sideways at 2 m: 0.02 rad
     assert abs(predicted_blur_px(T, 0.033, 0.0165, 100.0, 2.0) - 1.0) < 1e-6
     assert predicted_blur_px(T, 0.033, 0.0, 100.0, 2.0) == 0.0
-
-
-@pytest.mark.parametrize("shift", [(1.0, 0.0), (1.5, 1.5), (0.0, 3.0)])
-def test_event_image_motion_from_a_translated_texture(shift):
-    """Events of a smooth random texture moved by (dx, dy) px (counts: threshold crossings
-    between the two log levels, with a random reference level per pixel like the sensor) give
-    back |v| within 25 %; no events give 0."""
-    from scipy.ndimage import gaussian_filter, shift as nd_shift
-
-    from slam_nodes.slam.blur import event_image_motion_px
-    rng = np.random.default_rng(0)
-    log0 = gaussian_filter(rng.normal(size=(96, 128)), 3.0) * 8.0
-    log1 = nd_shift(log0, (shift[1], shift[0]), order=3, mode="nearest")
-    ref = rng.uniform(0.0, 0.2, log0.shape)
-    counts = np.floor((log1 - ref) / 0.2) - np.floor((log0 - ref) / 0.2)
-    inner = np.zeros(log0.shape, bool)
-    inner[8:-8, 8:-8] = True
-    v = event_image_motion_px(log0, inner, counts, 0.2)
-    assert abs(v - np.hypot(*shift)) < 0.25 * np.hypot(*shift), (v, shift)
-    assert event_image_motion_px(log0, inner, np.zeros_like(counts), 0.2) == 0.0
 
 
 def test_blurred_rgb_renders_the_surface_band_and_averages_radiance():

@@ -51,21 +51,6 @@ def predicted_blur_px(T_rel: np.ndarray, interval_s: float, exposure_s: float,
     return focal_px * motion * exposure_s / interval_s
 
 
-def event_image_motion_px(log_image: np.ndarray, well_exposed: np.ndarray, counts: np.ndarray,
-                          contrast: float) -> float | None:
-    """Mean image motion (pixels) over an event window, from its signed event counts [H, W] and
-    the log image [H, W] at its start (the same pixels). A pixel whose log-intensity gradient g
-    (per pixel) moves by v sees |g . v| / C events; over edge orientations the mean |g . v| is
-    (2 / pi) |g| |v|, so |v| ~ C sum |E| / ((2 / pi) sum |g|) over the well-exposed pixels.
-    Noise events bias it up (a frame counts as blurred), noise in the image biases it down.
-    None without gradient."""
-    gy, gx = np.gradient(np.asarray(log_image, dtype=np.float64))
-    grad = float(np.hypot(gx, gy)[well_exposed].sum())
-    if grad <= 1e-9:
-        return None
-    return contrast * float(np.abs(counts[well_exposed]).sum()) / (2.0 / np.pi * grad)
-
-
 def exposure_poses(stamp_ns: int, exposure_s: float, n_samples: int, prev_stamp_ns: int,
                    T_prev: torch.Tensor, T_cur: torch.Tensor) -> torch.Tensor:
     """Poses [S, 4, 4] over the exposure of the frame at stamp_ns with pose T_cur (may carry

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from slam_nodes.field.crf import CameraResponse, ExposureTable
-from slam_nodes.slam.blur import event_image_motion_px, predicted_blur_px
+from slam_nodes.slam.blur import predicted_blur_px
 from slam_nodes.slam.en_config import EnSlamConfig, load_en_slam_config
 from slam_nodes.slam.en_mapper import EnMapper
 from slam_nodes.slam.en_reference import (ReferenceFrame, frame_log_image, make_reference,
@@ -207,13 +207,14 @@ class EnSlamSystem(SlamSystem):
         accumulated events E over all well-exposed pixels, summed over frames
         (`ContrastEstimate`, a reduced major axis fit: both dL and E are noisy). Preferred to
         the map-based estimate because a coarse map renders attenuated contrast, which biases C
-        low; once it is active C is no longer learned by gradient. Keeps the frame's log image
-        for the next frame (`_event_blur_px`)."""
+        low; once it is active C is no longer learned by gradient."""
         h, w = frame.camera.height, frame.camera.width
+        if self.buffer is None or (self.buffer.width, self.buffer.height) != (w, h):
+            return
         ll = log_image.cpu().numpy()
         prev = self._prev_frame_log
         self._prev_frame_log = (stamp, ll, well_exposed)
-        if prev is None or self.buffer is None or (self.buffer.width, self.buffer.height) != (w, h):
+        if prev is None:
             return
         counts = self.buffer.window(prev[0], stamp).counts
         m = well_exposed & prev[2]
@@ -226,40 +227,18 @@ class EnSlamSystem(SlamSystem):
                 self.mapper.contrast_set = True
 
     def _predicted_blur_px(self, frame: RGBDFrame, exposure_s: float) -> float:
-        """Image motion (input pixels) during the frame's exposure: by the constant-velocity
-        model at the frame's median depth; on the first tracked frame (no velocity yet) from
-        the events since the previous frame (`_event_blur_px`). inf (unknown: the blur term
-        stays on) when neither applies or without valid depth."""
-        if len(self.history) < 2 or self.T_last is None:
-            return self._event_blur_px(frame, exposure_s)
-        z = frame.depth[np.isfinite(frame.depth) & (frame.depth > 0)] \
-            if frame.depth is not None else []
+        """Image motion (input pixels) during the frame's exposure predicted by the constant-
+        velocity model at the frame's median depth; inf (unknown: the blur term stays on)
+        before two frames are tracked or without valid depth."""
+        if len(self.history) < 2 or frame.depth is None or self.T_last is None:
+            return float("inf")
+        z = frame.depth[np.isfinite(frame.depth) & (frame.depth > 0)]
         if len(z) == 0:
             return float("inf")
         interval_s = (self.history[-1][0] - self.history[-2][0]) * 1e-9
         T_rel = invert_pose(self.T_last) @ self.predicted_pose()
         return predicted_blur_px(T_rel, interval_s, exposure_s, frame.camera.fx,
                                  float(np.median(z)))
-
-    def _event_blur_px(self, frame: RGBDFrame, exposure_s: float) -> float:
-        """Blur (pixels) of the frame from the image motion the events since the last tracked
-        frame measure (`event_image_motion_px` against that frame's log image) scaled by
-        exposure / interval; inf when the event sensor does not share the frame's pixels or
-        no events or log image of the last frame are at hand. Without it the first tracked
-        frame would always count as blurred, and the blur term, sized for blurred frames,
-        would replace its colour term however sharp it is."""
-        prev = self._prev_frame_log
-        if not self.history or prev is None or prev[0] != self.history[-1][0] \
-                or self.buffer is None \
-                or (self.buffer.height, self.buffer.width) != prev[1].shape:
-            return float("inf")
-        interval_s = (int(frame.stamp_ns) - prev[0]) * 1e-9
-        counts = self.buffer.window(prev[0], int(frame.stamp_ns)).counts
-        motion = event_image_motion_px(prev[1], prev[2], counts,
-                                       float(self.crf.event.contrast.detach()))
-        if motion is None or interval_s <= 0 or not counts.any():
-            return float("inf")
-        return motion * exposure_s / interval_s
 
     def _record(self, stamp: int, T: np.ndarray) -> None:
         self.history.append((stamp, T.copy()))
