@@ -4,7 +4,7 @@ rendered in memory, all in one process so the ratios compare.
 
 Run: .venv/bin/python -m benchmarks.bench_enslam [--duration 1.0] [--width 64] [--height 48]
      [--presets room-blur,room-dark,room-normal] [--start-s S] [--no-open3d] [--en JSON]
-     [--seeds 0 1 2 3 4 5]
+     [--seeds 0 1 2 3 4 5] [--plot enslam.png]
 
 Clips: each preset is generated at its own length (10 s) and the benchmark tracks the
 `--duration` s from a fixed start, the stretch that makes the preset what it is (read off the
@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="clip start in the preset (s); default per preset, see the docstring")
     ap.add_argument("--no-open3d", action="store_true")
     ap.add_argument("--en", default="{}", help="JSON overrides of the events/crf/blur sections")
+    ap.add_argument("--plot", default=None, metavar="PNG",
+                    help="write a bar chart of the ATEs per preset and seed")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5],
                     help="SLAM seeds (ray sampling) of both modes; the clips do not change. "
                          "With several, a mean row per preset judges the targets")
@@ -192,7 +194,36 @@ def main(argv: list[str] | None = None) -> int:
               f"{cf:22.3f} {ce:16.3f}")
     print("exposure correlation target: >= 0.9 on room-dark. The mean row averages ATE and cost "
           "ratios over the seeds; its event/rgbd is the ratio of the mean ATEs.")
+    if args.plot:
+        _plot(rows, args.plot)
+        print(f"plot: {args.plot}")
     return 0
+
+
+def _plot(rows: list[tuple], path: str) -> None:
+    """One panel per preset: RGB-D-only and event-mode ATE (cm) per seed (and mean); the
+    Open3D baseline, often off this scale, in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    presets = list(dict.fromkeys(r[0] for r in rows))
+    fig, axes = plt.subplots(1, len(presets), figsize=(4.5 * len(presets), 3.6), squeeze=False)
+    for ax, preset in zip(axes[0], presets):
+        mine = [r for r in rows if r[0] == preset]
+        x = np.arange(len(mine))
+        ax.bar(x - 0.2, [r[2] * 100 for r in mine], 0.4, label="RGB-D only")
+        ax.bar(x + 0.2, [r[3] * 100 for r in mine], 0.4, label="event mode")
+        ax.set_xticks(x, [r[1] for r in mine])
+        o3d = f" (Open3D {mine[0][4] * 100:.0f} cm)" if np.isfinite(mine[0][4]) else ""
+        ax.set_title(preset + o3d, fontsize=10)
+        ax.set_xlabel("seed")
+        ax.set_ylabel("ATE RMSE (cm)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
