@@ -185,40 +185,51 @@ def test_pose_recovered_from_events_alone(window):
     assert e0 > 1.5 and e1 < 0.4 * e0, (e0, e1)
 
 
-def test_contrast_estimate_unbiased_where_least_squares_is_not():
-    """Pixels' log intensity follows random smooth paths; the simulator (C = 0.2, 3% spread)
-    emits events; frame-to-frame changes are measured with noise (as from 8-bit frames).
-    Least squares of dL on E lands low (the events' +-2C reference error); the reduced major
-    axis estimate lands within 10% of C."""
+@pytest.mark.parametrize("frame_noise", [0.03, 0.15])
+def test_contrast_estimate_unbiased_where_regressions_are_not(frame_noise):
+    """A smooth random log texture drifts across the sensor; the simulator (C = 0.2, 3% spread)
+    emits events; after a warm-up (so reference levels are not all fresh), frame-to-frame
+    changes are measured with noise (0.03: bright 8-bit frames, 0.15: dark frames at high
+    gain). Least squares of dL on E lands low (the events' reference error), the reduced major
+    axis lands high in the noisy case (the frames' noise: measured 0.35-0.38); the
+    instrumental estimate does not move with the noise and lands within 15 % of C (measured
+    0.22-0.23: a pure drift is its worst case, a neighbour two pixels along the motion sees
+    this pixel's signal shifted in time and so shares some of its reference-level history;
+    on the generator's room clips it reads 0.19-0.20, see ContrastEstimate)."""
+    from scipy.ndimage import gaussian_filter, map_coordinates
+
     rng = np.random.default_rng(3)
-    h, w, n_frames, sub = 24, 32, 12, 8
+    h, w, n_frames, sub = 48, 64, 12, 8
     sim = EventSimulator(w, h, EventConfig(shot_noise_hz=0.0, leak_hz=0.0, refractory_s=0.0),
                          seed=1)
-    freq = rng.uniform(0.2, 1.0, (h, w))               # rad per frame: changes ~ C
-    phase = rng.uniform(0, 2 * np.pi, (h, w))
-    amp = rng.uniform(0.1, 0.5, (h, w))
+    tex = gaussian_filter(rng.normal(size=(4 * h, 6 * w)), 2.5) * 3.0 - 1.0
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
 
-    def log_at(t):
-        return amp * np.sin(freq * t + phase) - 1.0
+    def log_at(t):                        # t in frames; ~1.3 px of motion per frame
+        return map_coordinates(tex, [yy + h + 3 * np.sin(0.4 * t), xx + w + 1.2 * t], order=3)
 
     sim.reset(log_at(0.0), 0)
     buf = EventWindowBuffer(w, h)
     est = ContrastEstimate()
-    ols = [0.0, 0.0]
+    sums = np.zeros(3)                    # sum dE, sum EE, sum dd (centred)
     frames = [log_at(0.0)]
-    for k in range(1, n_frames * sub + 1):
+    for k in range(1, 2 * n_frames * sub + 1):
         buf.push(sim.step(log_at(k / sub), k * 1000))
         if k % sub == 0:
-            frames.append(log_at(k / sub) + rng.normal(0, 0.03, (h, w)))
+            frames.append(log_at(k / sub) + rng.normal(0, frame_noise, (h, w)))
+            if k <= n_frames * sub:       # warm-up
+                continue
             d = frames[-1] - frames[-2]
             e = buf.window((k - sub) * 1000 + 1, k * 1000 + 1).counts
-            est.add(d.ravel(), e.ravel())
-            m = e != 0
-            ols[0] += float((d[m] * e[m]).sum())
-            ols[1] += float((e[m] ** 2).sum())
+            est.add(d, e, np.ones((h, w), bool))
+            dc, ec = d - d.mean(), e - e.mean()
+            sums += [(dc * ec).sum(), (ec * ec).sum(), (dc * dc).sum()]
     c = est.value()
-    assert c is not None and abs(c - 0.2) < 0.02, (c, ols[0] / ols[1])
-    assert ols[0] / ols[1] < 0.9 * 0.2, (ols[0] / ols[1], c)
+    ols, rma = sums[0] / sums[1], np.sqrt(sums[2] / sums[1])
+    assert c is not None and abs(c - 0.2) < 0.03, (c, ols, rma)
+    assert ols < 0.85 * 0.2, (ols, c)
+    if frame_noise > 0.1:
+        assert rma > 1.5 * 0.2, (rma, c)
     assert ContrastEstimate().value() is None
 
 

@@ -205,7 +205,7 @@ class EnSlamSystem(SlamSystem):
         frame's pixels (DAVIS-like: same size, identity extrinsic): the frame-to-frame
         log-intensity change dL (`_frame_log_image`: inverse CRF, exposure removed) against the
         accumulated events E over all well-exposed pixels, summed over frames
-        (`ContrastEstimate`, a reduced major axis fit: both dL and E are noisy). Preferred to
+        (`ContrastEstimate`, an instrumental-variable fit: both dL and E are noisy). Preferred to
         the map-based estimate because a coarse map renders attenuated contrast, which biases C
         low; once it is active C is no longer learned by gradient."""
         h, w = frame.camera.height, frame.camera.width
@@ -217,8 +217,7 @@ class EnSlamSystem(SlamSystem):
         if prev is None:
             return
         counts = self.buffer.window(prev[0], stamp).counts
-        m = well_exposed & prev[2]
-        self.contrast_estimate.add(ll[m] - prev[1][m], counts[m])
+        self.contrast_estimate.add(ll - prev[1], counts, well_exposed & prev[2])
         c = self.contrast_estimate.value()
         if c is not None:
             self.crf.event.set_contrast(float(np.clip(c, 0.05, 1.0)))

@@ -265,47 +265,58 @@ def event_trust(fidelity: float | None, lo: float, hi: float) -> float:
 
 # ---------------------------------------------------------------------------- contrast
 class ContrastEstimate:
-    """Running estimate of the contrast threshold C from pairs (dL, E): measured log-intensity
-    changes dL [N] and accumulated signed events E [N] over the same interval, all pixels of
-    the interval (with and without events), each interval centred (see `add`).
+    """Running estimate of the contrast threshold C from measured log-intensity changes dL
+    [H, W] and accumulated signed events E [H, W] over the same intervals (see `add`).
 
-    C * E = dL - (r1 - r0), where r is each pixel's offset from its reference level, anywhere
-    in (-C, C): E carries an error of up to two events that ordinary least squares of dL on E
-    turns into a low C (measured on room-normal/-dark/-blur clips with the generator's exact
-    log intensity: 0.16-0.19 for a true 0.2), while dL from 8-bit, noisy or blurred frames
-    carries its own error, which the regression of E on dL turns into a high C (0.25-0.33 from
-    frames with the true response curve). The reduced major axis slope sqrt(sum dL^2 /
-    sum E^2) (sign of sum dL E) sits between the two and measured 0.18-0.22 on those clips,
-    so it is used. `value()` is None until `min_sum_sq` (sum of E^2) events back it.
+    C * E = dL - (r1 - r0) - n: E carries each pixel's offset from its reference level r (up to
+    one threshold at either end) and dL from frames carries their noise n. Ordinary least
+    squares of dL on E turns the first error into a low C, the regression of E on dL turns the
+    second into a high one, and the reduced major axis between them follows whichever error
+    dominates. Both errors are independent from pixel to pixel, while the true changes of
+    neighbouring pixels are alike (a moving scene moves its neighbouring pixels alike), so the
+    mean event count z of the four pixels two away (two, not one, so that noise a demosaicing
+    filter spreads to the next pixel does not leak in) serves as an instrument:
+    C = sum z dL / sum z E (both centred per interval), unbiased by either error.
 
-    From the tracked frames of the 64x48 benchmark clips (bench_enslam, seeds 0-2) it reads
-    0.145 on room-blur, 0.16-0.17 on room-normal and 0.27-0.28 on room-dark for a true 0.2:
-    blur attenuates the frames' dL, the dark frames' noise (gain 8) inflates it. Noise events
-    are not the cause there (0.04 Hz per pixel: ~120 of ~35k events per clip). The dark bias
-    costs accuracy: room-dark at 64x48, seeds 0/1/2, event-mode ATE 2.79 / 3.97 / 4.34 cm with
-    the fitted C (0.27) vs 2.52 / 3.33 / 2.85 cm with C fixed at the true 0.2 (RGB-D-only
-    2.34 / 2.06 / 3.16 cm)."""
+    Measured from 64x48 frames converted back to the event camera's log radiance with the true
+    curve and exposure (generator clips, truth 0.2), instrument / reduced major axis / least
+    squares: room-normal 1 s 0.204 / 0.217 / 0.188, room-blur 1 s 0.190 / 0.176 / 0.123,
+    room-dark 1 s 0.193 / 0.213 / 0.095 and the whole 10 s room-dark 0.198 / 0.296 / 0.131:
+    in the dark the frames' noise (gain 8) dominates and only the instrument stays near C.
+    `value()` is None until `min_sum_sq` (sum of E^2) events back it."""
 
-    def __init__(self, min_sum_sq: float = 200.0) -> None:
+    def __init__(self, min_sum_sq: float = 200.0, lag_px: int = 2) -> None:
         self.min_sum_sq = float(min_sum_sq)
-        self.sum_dd = self.sum_ee = self.sum_de = 0.0
+        self.lag_px = int(lag_px)
+        self.sum_ee = self.sum_zd = self.sum_ze = 0.0
 
-    def add(self, delta_log: np.ndarray, counts: np.ndarray) -> None:
-        """One interval's pixels; both are centred first, because a lighting change moves every
-        pixel's events (the sensor sees it) but not dL of exposure-normalised frames."""
-        d = np.asarray(delta_log, dtype=np.float64)
-        e = np.asarray(counts, dtype=np.float64)
-        if len(d) == 0:
+    def add(self, delta_log: np.ndarray, counts: np.ndarray, mask: np.ndarray) -> None:
+        """One interval: dL [H, W], E [H, W] and the pixels to use [H, W] bool (e.g. well
+        exposed in both frames). Each is centred over those pixels first, because a lighting
+        change moves every pixel's events (the sensor sees it) but not dL of
+        exposure-normalised frames."""
+        k = self.lag_px
+        e_all = np.asarray(counts, dtype=np.float64)
+        h, w = e_all.shape
+        if h <= 2 * k or w <= 2 * k:
             return
-        d, e = d - d.mean(), e - e.mean()
-        self.sum_dd += float(d @ d)
+        inner = (slice(k, h - k), slice(k, w - k))
+        z = (e_all[:-2 * k, k:w - k] + e_all[2 * k:, k:w - k] + e_all[k:h - k, :-2 * k]
+             + e_all[k:h - k, 2 * k:]) / 4.0
+        m = np.asarray(mask, dtype=bool)[inner]
+        if not m.any():
+            return
+        d = np.asarray(delta_log, dtype=np.float64)[inner][m]
+        e, z = e_all[inner][m], z[m]
+        d, e, z = d - d.mean(), e - e.mean(), z - z.mean()
         self.sum_ee += float(e @ e)
-        self.sum_de += float(d @ e)
+        self.sum_zd += float(z @ d)
+        self.sum_ze += float(z @ e)
 
     def value(self) -> float | None:
-        if self.sum_ee < self.min_sum_sq or self.sum_de <= 0:
+        if self.sum_ee < self.min_sum_sq or self.sum_ze <= 0 or self.sum_zd <= 0:
             return None
-        return float(np.sqrt(self.sum_dd / self.sum_ee))
+        return self.sum_zd / self.sum_ze
 
 
 # ---------------------------------------------------------------------------- render + loss
