@@ -110,7 +110,7 @@ def _run(mode: str, cfg, frames, events, seed: int, en_overrides: dict | None = 
                            for i in idx])
             eg = np.log([frames[i].exposure_s * frames[i].gain for i in idx])
             extra = {"corr_full": _corr(est_e, full), "corr_eg": _corr(est_e, eg),
-                     "contrast": float(system.crf.event.contrast),
+                     "contrast": float(system.crf.event.contrast.detach()),
                      "event_fidelity": system.event_fidelity}
         extra["stats"] = system.event_stats()
     # skip the first frame (mapping only) in the per-frame cost
