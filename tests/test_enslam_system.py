@@ -209,7 +209,8 @@ def test_event_image_motion_from_a_translated_texture(shift):
 
 def test_blurred_rgb_renders_the_surface_band_and_averages_radiance():
     """The blur term queries only n_surface samples a ray (within +-surface_range_m of the
-    measured depth) at each exposure pose, and applies the response once to the radiance
+    measured depth) at each exposure pose, all poses in one field query, and applies the
+    response once to the radiance
     averaged over the poses: a wall at z = 2 m whose radiance steps at x = 0 seen by two poses
     1 cm either side of the step gives the response of the mean radiance."""
     from slam_nodes.field.crf import CameraResponse
@@ -229,6 +230,6 @@ def test_blurred_rgb_renders_the_surface_band_and_averages_radiance():
     poses = torch.eye(4).repeat(2, 1, 1)
     poses[0, 0, 3], poses[1, 0, 3] = -0.01, 0.01
     pred = blurred_rgb(wall, crf, o, d, t, poses, 0.0, 0.1, 0.1, 5.0, 7, 0.1)
-    assert queried == [4 * 7, 4 * 7]
+    assert queried == [2 * 4 * 7]
     expected = crf.rgb(torch.full((4, 3), 0.4), 0.0)
     assert torch.allclose(pred, expected, atol=1e-4), (pred, expected)

@@ -76,19 +76,43 @@ def exposure_poses(stamp_ns: int, exposure_s: float, n_samples: int, prev_stamp_
     return pose_at(times, prev_stamp_ns, T_prev, stamp_ns, T_cur)
 
 
+def blur_rays(origins_rig: torch.Tensor, dirs_rig: torch.Tensor, poses: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """World origins and directions [S * R, 3] of rig rays [R, 3] moved by each of the poses
+    [S, 4, 4] (pose-major: rows s * R .. s * R + R - 1 belong to pose s)."""
+    R, t = poses[:, :3, :3], poses[:, :3, 3]
+    o = (origins_rig[None] @ R.transpose(1, 2) + t[:, None]).reshape(-1, 3)
+    return o, (dirs_rig[None] @ R.transpose(1, 2)).reshape(-1, 3)
+
+
+def blur_samples(target_t: torch.Tensor, near_m: float, far_m: float, n_surface: int,
+                 surface_range_m: float) -> torch.Tensor:
+    """Sample depths [R, n_surface] of the blur term's rays: the +-surface_range_m band of the
+    measured t target_t [R] (metres; rays without depth, t = 0, get them spread over
+    [near_m, far_m])."""
+    return sample_depths(target_t, near_m, far_m, 0, n_surface, surface_range_m, perturb=False)
+
+
+def blurred_response(radiance: torch.Tensor, n_poses: int, response: CameraResponse,
+                     log_exposure: torch.Tensor | float) -> torch.Tensor:
+    """RGB [R, 3] = response(mean over poses of the radiance [S * R, 3] rendered along
+    `blur_rays`)."""
+    rad = radiance.reshape(n_poses, -1, 3)
+    acc = rad[0]
+    for k in range(1, n_poses):
+        acc = acc + rad[k]
+    return response.rgb(acc / n_poses, log_exposure)
+
+
 def blurred_rgb(field, response: CameraResponse, origins_rig: torch.Tensor,
                 dirs_rig: torch.Tensor, target_t: torch.Tensor, poses: torch.Tensor,
                 log_exposure: torch.Tensor | float, truncation_m: float, near_m: float,
                 far_m: float, n_surface: int, surface_range_m: float) -> torch.Tensor:
     """Predicted RGB [R, 3] of a blurred frame: response(mean over poses [S, 4, 4] of the
     radiance rendered along rig rays [R, 3] moved by each pose), from `n_surface` samples within
-    +-surface_range_m of the measured t target_t [R] (metres; rays without depth, t = 0, get
-    them spread over [near_m, far_m])."""
-    t = sample_depths(target_t, near_m, far_m, 0, n_surface, surface_range_m, perturb=False)
-    acc = None
-    for T in poses:
-        o = origins_rig @ T[:3, :3].T + T[:3, 3]
-        d = dirs_rig @ T[:3, :3].T
-        rad = render_rays(field, o, d, t, truncation_m, True, None, None).rgb
-        acc = rad if acc is None else acc + rad
-    return response.rgb(acc / len(poses), log_exposure)
+    +-surface_range_m of the measured t target_t [R] (`blur_samples`)."""
+    t = blur_samples(target_t, near_m, far_m, n_surface, surface_range_m)
+    o, d = blur_rays(origins_rig, dirs_rig, poses)
+    rad = render_rays(field, o, d, t.repeat(len(poses), 1), truncation_m, True, None,
+                      None).rgb
+    return blurred_response(rad, len(poses), response, log_exposure)
