@@ -68,29 +68,35 @@ def event_sampling(s: RaySampling) -> dict:
 def prepare_windows(field_, crf: CameraResponse, cam: EventCamera, windows: list,
                     T_end: torch.Tensor, n_rays: int, event_share: float, edge_px: int,
                     sampling: RaySampling, rng: np.random.Generator) -> list[WindowTerm]:
-    """WindowTerms of raw windows [(T_anchor np [4,4], counts [H, W], _)] (no gradient)."""
-    out = []
+    """WindowTerms of raw windows [(T_anchor np [4,4], counts [H, W], _)] (no gradient); the
+    anchor rays of all windows share one guide pass and one render."""
     dev = T_end.device
     es = event_sampling(sampling)
+    picked = []                     # (rig origins, rig dirs, anchor origins, dirs, counts)
     with torch.no_grad():
         for T_a, counts, _ in windows:
             idx = sample_window_pixels(counts, n_rays, event_share, rng, edge_px)
             if len(idx) == 0:
                 continue
-            idx_t = torch.as_tensor(idx, device=dev)
-            o, d = cam.rig_rays(idx_t)
+            o, d = cam.rig_rays(torch.as_tensor(idx, device=dev))
             Ta = to_torch_pose(T_a, dev)
-            oa, da = o @ Ta[:3, :3].T + Ta[:3, 3], d @ Ta[:3, :3].T
-            ga = guide_depth(field_, oa, da, es["truncation_m"], es["near_m"], es["far_m"])
-            la, _ = render_log_intensity(field_, crf, oa, da, ga, **es)
-            # the anchor's surface depth also guides the end pose's samples: between poses at
-            # most a few frames apart the surface moves far less than the +-surface_range_m
-            # band, and one guide pass instead of two keeps the event term cheap
-            tb = event_samples(ga, es["near_m"], es["far_m"], es["n_uniform"], es["n_surface"],
-                               es["surface_range_m"])
             c = torch.as_tensor(counts.reshape(-1)[idx], dtype=torch.float32, device=dev)
-            out.append(WindowTerm(o, d, c, la, tb, global_change(counts, edge_px)))
-    return out
+            picked.append((o, d, o @ Ta[:3, :3].T + Ta[:3, 3], d @ Ta[:3, :3].T, c,
+                           global_change(counts, edge_px)))
+        if not picked:
+            return []
+        oa = torch.cat([p[2] for p in picked])
+        da = torch.cat([p[3] for p in picked])
+        ga = guide_depth(field_, oa, da, es["truncation_m"], es["near_m"], es["far_m"])
+        la, _ = render_log_intensity(field_, crf, oa, da, ga, **es)
+        # the anchor's surface depth also guides the end pose's samples: between poses at
+        # most a few frames apart the surface moves far less than the +-surface_range_m
+        # band, and one guide pass instead of two keeps the event term cheap
+        tb = event_samples(ga, es["near_m"], es["far_m"], es["n_uniform"], es["n_surface"],
+                           es["surface_range_m"])
+    sizes = [len(p[0]) for p in picked]
+    return [WindowTerm(o, d, c, la_i, tb_i, g) for (o, d, _, _, c, g), la_i, tb_i in
+            zip(picked, la.split(sizes), tb.split(sizes))]
 
 
 def window_rays(w: WindowTerm, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
