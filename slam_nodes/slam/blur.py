@@ -16,7 +16,10 @@ Design choices (ours; EN-SLAM's code is unpublished):
   the measured surface (the tracker picks rays with depth) and the plain depth term constrains
   the geometry. At cpu-lite that is 7 samples a ray instead of 19, and event-mode tracking on
   the room-blur clip went from 1.6-1.75x to 1.07-1.26x the RGB-D-only time (seeds 0/1/2,
-  benchmarks/bench_enslam.py).
+  benchmarks/bench_enslam.py);
+- the term is composed from pieces (`blur_samples`, `blur_rays`, `blurred_response`) so that
+  EnTracker renders the rays of all exposure poses in the same field query as its depth and
+  event rays (slam_nodes.field.render.render_many).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 import torch
 
 from slam_nodes.field.crf import CameraResponse
-from slam_nodes.field.render import render_rays, sample_depths
+from slam_nodes.field.render import sample_depths
 from slam_nodes.slam.interpolation import pose_at
 
 
@@ -102,17 +105,3 @@ def blurred_response(radiance: torch.Tensor, n_poses: int, response: CameraRespo
     for k in range(1, n_poses):
         acc = acc + rad[k]
     return response.rgb(acc / n_poses, log_exposure)
-
-
-def blurred_rgb(field, response: CameraResponse, origins_rig: torch.Tensor,
-                dirs_rig: torch.Tensor, target_t: torch.Tensor, poses: torch.Tensor,
-                log_exposure: torch.Tensor | float, truncation_m: float, near_m: float,
-                far_m: float, n_surface: int, surface_range_m: float) -> torch.Tensor:
-    """Predicted RGB [R, 3] of a blurred frame: response(mean over poses [S, 4, 4] of the
-    radiance rendered along rig rays [R, 3] moved by each pose), from `n_surface` samples within
-    +-surface_range_m of the measured t target_t [R] (`blur_samples`)."""
-    t = blur_samples(target_t, near_m, far_m, n_surface, surface_range_m)
-    o, d = blur_rays(origins_rig, dirs_rig, poses)
-    rad = render_rays(field, o, d, t.repeat(len(poses), 1), truncation_m, True, None,
-                      None).rgb
-    return blurred_response(rad, len(poses), response, log_exposure)
