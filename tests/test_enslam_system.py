@@ -166,13 +166,15 @@ def test_predicted_blur_px_from_rotation_and_translation():
     assert predicted_blur_px(T, 0.033, 0.0, 100.0, 2.0) == 0.0
 
 
-def test_blurred_rgb_renders_the_surface_band_and_averages_radiance():
-    """The blur term queries only n_surface samples a ray (within +-surface_range_m of the
-    measured depth) at each exposure pose, and applies the response once to the radiance
-    averaged over the poses: a wall at z = 2 m whose radiance steps at x = 0 seen by two poses
-    1 cm either side of the step gives the response of the mean radiance."""
+def test_blur_term_renders_the_surface_band_and_averages_radiance():
+    """The blur term (as EnTracker composes it) queries only n_surface samples a ray (within
+    +-surface_range_m of the measured depth) at each exposure pose, all poses in one field
+    query, and applies the response once to the radiance averaged over the poses: a wall at
+    z = 2 m whose radiance steps at x = 0 seen by two poses 1 cm either side of the step gives
+    the response of the mean radiance."""
     from slam_nodes.field.crf import CameraResponse
-    from slam_nodes.slam.blur import blurred_rgb
+    from slam_nodes.field.render import render_many
+    from slam_nodes.slam.blur import blur_rays, blur_samples, blurred_response
 
     queried = []
 
@@ -184,10 +186,12 @@ def test_blurred_rgb_renders_the_surface_band_and_averages_radiance():
 
     crf = CameraResponse()
     o, d = torch.zeros(4, 3), torch.tensor([[0.0, 0.0, 1.0]]).repeat(4, 1)
-    t = torch.full((4,), 2.0)
+    t = blur_samples(torch.full((4,), 2.0), 0.1, 5.0, 7, 0.1)
+    assert t.shape == (4, 7) and float((t - 2.0).abs().max()) <= 0.1 + 1e-6
     poses = torch.eye(4).repeat(2, 1, 1)
     poses[0, 0, 3], poses[1, 0, 3] = -0.01, 0.01
-    pred = blurred_rgb(wall, crf, o, d, t, poses, 0.0, 0.1, 0.1, 5.0, 7, 0.1)
-    assert queried == [4 * 7, 4 * 7]
+    (out,) = render_many(wall, [(*blur_rays(o, d, poses), t.repeat(2, 1), True)], 0.1)
+    pred = blurred_response(out.rgb, 2, crf, 0.0)
+    assert queried == [2 * 4 * 7]
     expected = crf.rgb(torch.full((4, 3), 0.4), 0.0)
     assert torch.allclose(pred, expected, atol=1e-4), (pred, expected)

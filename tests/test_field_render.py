@@ -118,3 +118,41 @@ def test_rgb_and_s3im_losses():
     b[10:] = 0
     assert float(rgb_loss(a, b, m)) == 0.0 and float(rgb_loss(a, b)) > 0.0
     assert np.isfinite(float(rgb_loss(a, b, torch.zeros(256, dtype=torch.bool))))
+
+
+def test_render_many_equals_separate_renders_with_gradients():
+    """One shared field query of several ray sets (with and without colour, different sample
+    counts) gives what separate render_rays calls give, values and gradients w.r.t. the rays."""
+    from slam_nodes.field.field import SdfField
+    from slam_nodes.field.render import render_many
+
+    field = SdfField(np.array([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]), n_levels=4,
+                     log2_hashmap_size=10, finest_voxel_m=0.1, implementation="torch")
+    with torch.no_grad():
+        field.grid.params.normal_(0.0, 0.1)
+    g = torch.Generator().manual_seed(0)
+    sets = []
+    for n, s, color in ((16, 9, False), (8, 5, True), (12, 7, True)):
+        o = torch.rand(n, 3, generator=g) * 0.2 - 0.1
+        d = torch.nn.functional.normalize(torch.rand(n, 3, generator=g) - 0.5, dim=1)
+        t = torch.sort(torch.rand(n, s, generator=g) * 0.8 + 0.05, dim=1).values
+        sets.append((o.requires_grad_(), d, t, color))
+
+    def loss(outs):
+        return sum(out.depth.sum() + (out.rgb.sum() if out.rgb is not None else 0.0)
+                   for out in outs)
+
+    shared = render_many(field, sets, TR, field.inside)
+    l_shared = loss(shared)
+    g_shared = torch.autograd.grad(l_shared, [s[0] for s in sets])
+    separate = [render_rays(field, o, d, t, TR, c, None, field.inside) for o, d, t, c in sets]
+    g_sep = torch.autograd.grad(loss(separate), [s[0] for s in sets])
+    for a, b in zip(shared, separate):
+        assert (a.rgb is None) == (b.rgb is None)
+        assert torch.allclose(a.depth, b.depth, atol=1e-6)
+        assert torch.equal(a.inside, b.inside)
+        if a.rgb is not None:
+            assert torch.allclose(a.rgb, b.rgb, atol=1e-6)
+    for a, b in zip(g_shared, g_sep):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert all(float(x.abs().sum()) > 0 for x in g_shared)

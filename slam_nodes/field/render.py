@@ -8,7 +8,7 @@ a ray without a depth measurement. SDF values are in truncation units (sdf_m / t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -87,15 +87,55 @@ def render_rays(field: Callable, origins: torch.Tensor, dirs: torch.Tensor, t: t
     [R, 3] to RGB [R, 3] (identity when None): the hook for a camera response function.
     `inside_fn(points [..., 3]) -> bool [...]` marks samples inside the field's bounds.
     """
-    r, s = t.shape
-    pts = origins[:, None, :] + dirs[:, None, :] * t[..., None]     # [R, S, 3]
+    pts = _points(origins, dirs, t)
     sdf, rad = field(pts.reshape(-1, 3), with_color)
+    return _integrate(pts, sdf, rad if with_color else None, t, truncation_m, response,
+                      inside_fn)
+
+
+def render_many(field: Callable, ray_sets: Sequence[tuple[torch.Tensor, torch.Tensor,
+                                                         torch.Tensor, bool]],
+                truncation_m: float, inside_fn: Callable | None = None
+                ) -> list[RenderOutput]:
+    """`render_rays` (no response) of several ray sets (origins [R_i, 3], dirs [R_i, 3], t
+    [R_i, S_i], with_color) with one field query per colour setting instead of one per set:
+    the same values, less per-call overhead and one backward graph (EN-SLAM's tracking renders
+    depth rays, blur rays and event rays at every step). Sets without colour get rgb None."""
+    pts = [_points(o, d, t) for o, d, t, _ in ray_sets]
+    sdf: list = [None] * len(ray_sets)
+    rad: list = [None] * len(ray_sets)
+    for color in (False, True):
+        ids = [i for i, s in enumerate(ray_sets) if s[3] == color]
+        if not ids:
+            continue
+        flat = torch.cat([pts[i].reshape(-1, 3) for i in ids]) if len(ids) > 1 \
+            else pts[ids[0]].reshape(-1, 3)
+        s_all, r_all = field(flat, color)
+        sizes = [pts[i].shape[0] * pts[i].shape[1] for i in ids]
+        for i, s_i, r_i in zip(ids, s_all.split(sizes),
+                               r_all.split(sizes) if color else [None] * len(ids)):
+            sdf[i], rad[i] = s_i, r_i
+    return [_integrate(p, s_i, r_i, rs[2], truncation_m, None, inside_fn)
+            for p, s_i, r_i, rs in zip(pts, sdf, rad, ray_sets)]
+
+
+def _points(origins: torch.Tensor, dirs: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Sample points [R, S, 3] of world rays [R, 3] at t [R, S]."""
+    return origins[:, None, :] + dirs[:, None, :] * t[..., None]
+
+
+def _integrate(pts: torch.Tensor, sdf: torch.Tensor, rad: torch.Tensor | None, t: torch.Tensor,
+               truncation_m: float, response: Response | None, inside_fn: Callable | None
+               ) -> RenderOutput:
+    """RenderOutput of field values sdf [R * S] and radiance [R * S, 3] (or None) at the
+    samples pts [R, S, 3] of depths t [R, S]."""
+    r, s = t.shape
     sdf = sdf.reshape(r, s)
     inside = inside_fn(pts) if inside_fn is not None else torch.ones_like(sdf, dtype=torch.bool)
     weights = sdf_to_weights(sdf, t, truncation_m)
     depth = (weights * t).sum(dim=1)
     rgb = None
-    if with_color and rad is not None:
+    if rad is not None:
         rgb = (weights[..., None] * rad.reshape(r, s, 3)).sum(dim=1)
         if response is not None:
             rgb = response(rgb)

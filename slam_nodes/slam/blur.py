@@ -16,7 +16,10 @@ Design choices (ours; EN-SLAM's code is unpublished):
   the measured surface (the tracker picks rays with depth) and the plain depth term constrains
   the geometry. At cpu-lite that is 7 samples a ray instead of 19, and event-mode tracking on
   the room-blur clip went from 1.6-1.75x to 1.07-1.26x the RGB-D-only time (seeds 0/1/2,
-  benchmarks/bench_enslam.py).
+  benchmarks/bench_enslam.py);
+- the term is composed from pieces (`blur_samples`, `blur_rays`, `blurred_response`) so that
+  EnTracker renders the rays of all exposure poses in the same field query as its depth and
+  event rays (slam_nodes.field.render.render_many).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 import torch
 
 from slam_nodes.field.crf import CameraResponse
-from slam_nodes.field.render import render_rays, sample_depths
+from slam_nodes.field.render import sample_depths
 from slam_nodes.slam.interpolation import pose_at
 
 
@@ -61,19 +64,29 @@ def exposure_poses(stamp_ns: int, exposure_s: float, n_samples: int, prev_stamp_
     return pose_at(times, prev_stamp_ns, T_prev, stamp_ns, T_cur)
 
 
-def blurred_rgb(field, response: CameraResponse, origins_rig: torch.Tensor,
-                dirs_rig: torch.Tensor, target_t: torch.Tensor, poses: torch.Tensor,
-                log_exposure: torch.Tensor | float, truncation_m: float, near_m: float,
-                far_m: float, n_surface: int, surface_range_m: float) -> torch.Tensor:
-    """Predicted RGB [R, 3] of a blurred frame: response(mean over poses [S, 4, 4] of the
-    radiance rendered along rig rays [R, 3] moved by each pose), from `n_surface` samples within
-    +-surface_range_m of the measured t target_t [R] (metres; rays without depth, t = 0, get
-    them spread over [near_m, far_m])."""
-    t = sample_depths(target_t, near_m, far_m, 0, n_surface, surface_range_m, perturb=False)
-    acc = None
-    for T in poses:
-        o = origins_rig @ T[:3, :3].T + T[:3, 3]
-        d = dirs_rig @ T[:3, :3].T
-        rad = render_rays(field, o, d, t, truncation_m, True, None, None).rgb
-        acc = rad if acc is None else acc + rad
-    return response.rgb(acc / len(poses), log_exposure)
+def blur_rays(origins_rig: torch.Tensor, dirs_rig: torch.Tensor, poses: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """World origins and directions [S * R, 3] of rig rays [R, 3] moved by each of the poses
+    [S, 4, 4] (pose-major: rows s * R .. s * R + R - 1 belong to pose s)."""
+    R, t = poses[:, :3, :3], poses[:, :3, 3]
+    o = (origins_rig[None] @ R.transpose(1, 2) + t[:, None]).reshape(-1, 3)
+    return o, (dirs_rig[None] @ R.transpose(1, 2)).reshape(-1, 3)
+
+
+def blur_samples(target_t: torch.Tensor, near_m: float, far_m: float, n_surface: int,
+                 surface_range_m: float) -> torch.Tensor:
+    """Sample depths [R, n_surface] of the blur term's rays: the +-surface_range_m band of the
+    measured t target_t [R] (metres; rays without depth, t = 0, get them spread over
+    [near_m, far_m])."""
+    return sample_depths(target_t, near_m, far_m, 0, n_surface, surface_range_m, perturb=False)
+
+
+def blurred_response(radiance: torch.Tensor, n_poses: int, response: CameraResponse,
+                     log_exposure: torch.Tensor | float) -> torch.Tensor:
+    """RGB [R, 3] = response(mean over poses of the radiance [S * R, 3] rendered along
+    `blur_rays`)."""
+    rad = radiance.reshape(n_poses, -1, 3)
+    acc = rad[0]
+    for k in range(1, n_poses):
+        acc = acc + rad[k]
+    return response.rgb(acc / n_poses, log_exposure)

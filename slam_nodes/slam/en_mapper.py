@@ -11,8 +11,9 @@ import torch
 
 from slam_nodes.field.crf import estimate_contrast
 from slam_nodes.slam.en_tracker import event_sampling
-from slam_nodes.slam.events import (event_loss, global_change, guide_depth,
-                                    render_log_intensity, sample_window_pixels)
+from slam_nodes.field.render import render_many
+from slam_nodes.slam.events import (event_loss, event_samples, global_change, guide_depth,
+                                    sample_window_pixels)
 from slam_nodes.slam.geometry import to_torch_pose
 from slam_nodes.slam.mapper import Mapper
 from slam_nodes.slam.rays import KeyframeRayStore, RaySet
@@ -97,7 +98,8 @@ class EnMapper(Mapper):
 
     def _event_terms(self) -> list:
         """Latest windows between tracked (fixed) poses: per window and end, world rays of the
-        sampled pixels with their surface guide, and the counts."""
+        sampled pixels with the sample depths t [N, S] their surface guide places, and the
+        counts. One guide pass covers all windows' ends."""
         sysm = self.system
         cam = sysm.event_camera
         ev = sysm.en.events
@@ -105,7 +107,7 @@ class EnMapper(Mapper):
             return []
         es = event_sampling(self.sampling)
         hist = sysm.history[-(ev.map_windows + 1):]
-        out = []
+        picked = []
         for (t0, T0), (t1, T1) in zip(hist[:-1], hist[1:]):
             counts = sysm.buffer.window(t0, t1).counts
             idx = sample_window_pixels(counts, ev.map_n_rays, ev.event_share, sysm.rng,
@@ -116,23 +118,30 @@ class EnMapper(Mapper):
             ends = []
             for T_np in (T0, T1):
                 T = to_torch_pose(T_np, sysm.device)
-                ow, dw = o @ T[:3, :3].T + T[:3, 3], d @ T[:3, :3].T
-                g = guide_depth(self.field, ow, dw, es["truncation_m"], es["near_m"],
-                                es["far_m"])
-                ends.append((ow, dw, g))
+                ends.append((o @ T[:3, :3].T + T[:3, 3], d @ T[:3, :3].T))
             c = torch.as_tensor(counts.reshape(-1)[idx], device=sysm.device)
-            out.append((ends, c, global_change(counts, ev.edge_px)))
-        return out
+            picked.append((ends, c, global_change(counts, ev.edge_px)))
+        if not picked:
+            return []
+        rays = [e for ends, _, _ in picked for e in ends]
+        g = guide_depth(self.field, torch.cat([o for o, _ in rays]),
+                        torch.cat([d for _, d in rays]), es["truncation_m"], es["near_m"],
+                        es["far_m"])
+        t = event_samples(g, es["near_m"], es["far_m"], es["n_uniform"], es["n_surface"],
+                          es["surface_range_m"]).split([len(o) for o, _ in rays])
+        return [([(*rays[2 * k], t[2 * k]), (*rays[2 * k + 1], t[2 * k + 1])], c, g_ev)
+                for k, (_, c, g_ev) in enumerate(picked)]
 
     def _event_term(self, terms: list) -> torch.Tensor:
         sysm, crf = self.system, self.system.crf
         es = event_sampling(self.sampling)
+        outs = render_many(self.field, [(o, d, t, True) for ends, _, _ in terms
+                                        for o, d, t in ends], es["truncation_m"])
+        logs = [crf.event_log(out.rgb.clamp_min(0.0)) for out in outs]
         total = 0.0
         pairs = []
-        for ends, c, g_ev in terms:
-            logs = [render_log_intensity(self.field, crf, ow, dw, g, **es)[0]
-                    for ow, dw, g in ends]
-            dl = logs[1] - logs[0]
+        for k, (_, c, g_ev) in enumerate(terms):
+            dl = logs[2 * k + 1] - logs[2 * k]
             if not self.contrast_set:      # closed-form start for C (learned if map_weight > 0)
                 c0 = estimate_contrast(dl.detach(), c - g_ev)
                 if c0 is not None:

@@ -14,13 +14,14 @@ import torch
 
 from slam_nodes.field.crf import CameraResponse
 from slam_nodes.field.losses import rgb_loss
-from slam_nodes.field.render import render_rays, sample_depths
-from slam_nodes.slam.blur import blurred_rgb, exposure_poses
+from slam_nodes.field.render import RenderOutput, render_many, render_rays, sample_depths
+from slam_nodes.slam.blur import blur_rays, blur_samples, blurred_response, exposure_poses
 from slam_nodes.slam.en_reference import end_image, reference_loss
-from slam_nodes.slam.events import (EventCamera, EventLossParams, event_loss, global_change,
-                                    guide_depth, render_log_intensity, sample_window_pixels)
+from slam_nodes.slam.events import (EventCamera, EventLossParams, event_loss, event_samples,
+                                    global_change, guide_depth, render_log_intensity,
+                                    sample_window_pixels)
 from slam_nodes.slam.geometry import to_torch_pose
-from slam_nodes.slam.objective import RaySampling, ray_objective
+from slam_nodes.slam.objective import RaySampling, ray_terms
 from slam_nodes.slam.rays import RaySet
 from slam_nodes.slam.tracker import PosePrior, Tracker, TrackResult, sample_measured
 
@@ -29,14 +30,14 @@ from slam_nodes.slam.tracker import PosePrior, Tracker, TrackResult, sample_meas
 class WindowTerm:
     """One event window ending at the pose being optimised: rig rays [N, 3] of its sampled
     event pixels, counts [N], the log intensity rendered at the fixed anchor pose [N], the
-    surface guide t [N] near the end pose and the window's global change in events per pixel
-    (slam_nodes.slam.events.global_change)."""
+    sample depths t [N, S] (metres) placed by the surface guide near the end pose and the
+    window's global change in events per pixel (slam_nodes.slam.events.global_change)."""
 
     origins: torch.Tensor
     dirs: torch.Tensor
     counts: torch.Tensor
     anchor_log: torch.Tensor
-    guide_t: torch.Tensor
+    t: torch.Tensor
     global_events: float = 0.0
 
 
@@ -67,38 +68,49 @@ def event_sampling(s: RaySampling) -> dict:
 def prepare_windows(field_, crf: CameraResponse, cam: EventCamera, windows: list,
                     T_end: torch.Tensor, n_rays: int, event_share: float, edge_px: int,
                     sampling: RaySampling, rng: np.random.Generator) -> list[WindowTerm]:
-    """WindowTerms of raw windows [(T_anchor np [4,4], counts [H, W], _)] (no gradient)."""
-    out = []
+    """WindowTerms of raw windows [(T_anchor np [4,4], counts [H, W], _)] (no gradient); the
+    anchor rays of all windows share one guide pass and one render."""
     dev = T_end.device
     es = event_sampling(sampling)
+    picked = []                     # (rig origins, rig dirs, anchor origins, dirs, counts)
     with torch.no_grad():
         for T_a, counts, _ in windows:
             idx = sample_window_pixels(counts, n_rays, event_share, rng, edge_px)
             if len(idx) == 0:
                 continue
-            idx_t = torch.as_tensor(idx, device=dev)
-            o, d = cam.rig_rays(idx_t)
+            o, d = cam.rig_rays(torch.as_tensor(idx, device=dev))
             Ta = to_torch_pose(T_a, dev)
-            oa, da = o @ Ta[:3, :3].T + Ta[:3, 3], d @ Ta[:3, :3].T
-            ga = guide_depth(field_, oa, da, es["truncation_m"], es["near_m"], es["far_m"])
-            la, _ = render_log_intensity(field_, crf, oa, da, ga, **es)
-            # the anchor's surface depth also guides the end pose's samples: between poses at
-            # most a few frames apart the surface moves far less than the +-surface_range_m
-            # band, and one guide pass instead of two keeps the event term cheap
-            gb = ga
             c = torch.as_tensor(counts.reshape(-1)[idx], dtype=torch.float32, device=dev)
-            out.append(WindowTerm(o, d, c, la, gb, global_change(counts, edge_px)))
-    return out
+            picked.append((o, d, o @ Ta[:3, :3].T + Ta[:3, 3], d @ Ta[:3, :3].T, c,
+                           global_change(counts, edge_px)))
+        if not picked:
+            return []
+        oa = torch.cat([p[2] for p in picked])
+        da = torch.cat([p[3] for p in picked])
+        ga = guide_depth(field_, oa, da, es["truncation_m"], es["near_m"], es["far_m"])
+        la, _ = render_log_intensity(field_, crf, oa, da, ga, **es)
+        # the anchor's surface depth also guides the end pose's samples: between poses at
+        # most a few frames apart the surface moves far less than the +-surface_range_m
+        # band, and one guide pass instead of two keeps the event term cheap
+        tb = event_samples(ga, es["near_m"], es["far_m"], es["n_uniform"], es["n_surface"],
+                           es["surface_range_m"])
+    sizes = [len(p[0]) for p in picked]
+    return [WindowTerm(o, d, c, la_i, tb_i, g) for (o, d, _, _, c, g), la_i, tb_i in
+            zip(picked, la.split(sizes), tb.split(sizes))]
 
 
-def windows_loss(field_, crf: CameraResponse, terms: list[WindowTerm], T: torch.Tensor,
-                 sampling: RaySampling, params: EventLossParams, contrast) -> torch.Tensor:
-    """Mean event loss of the window terms with their end at pose T [4, 4]."""
-    es = event_sampling(sampling)
-    total = T.sum() * 0.0
-    for w in terms:
-        o, d = w.origins @ T[:3, :3].T + T[:3, 3], w.dirs @ T[:3, :3].T
-        lb, _ = render_log_intensity(field_, crf, o, d, w.guide_t, **es)
+def window_rays(w: WindowTerm, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """World origins and directions [N, 3] of a window's rays with its end at pose T [4, 4]."""
+    return w.origins @ T[:3, :3].T + T[:3, 3], w.dirs @ T[:3, :3].T
+
+
+def windows_loss(renders: list[RenderOutput], terms: list[WindowTerm], crf: CameraResponse,
+                 params: EventLossParams, contrast) -> torch.Tensor:
+    """Mean event loss of the window terms from renders (radiance, no response) of their
+    `window_rays` at the end pose at their sample depths t."""
+    total = 0.0
+    for w, out in zip(terms, renders):
+        lb = crf.event_log(out.rgb.clamp_min(0.0))
         dl = lb - w.anchor_log + contrast * w.global_events
         total = total + event_loss(dl, w.counts, contrast, params)
     return total / max(len(terms), 1)
@@ -176,27 +188,41 @@ class EnTracker(Tracker):
         extra = [{"params": [e], "lr": self.lr_exposure}] if e.requires_grad else []
         frozen = list(field_.parameters()) + (list(self.crf.parameters()) if self.crf else [])
         T_prev = None if ctx.T_prev is None else to_torch_pose(ctx.T_prev, dev)
-        resp = (lambda rad: self.crf.rgb(rad, e)) if self.crf is not None else None
+        s = self.sampling
+        # sample depths are fixed over the iterations (unperturbed): computed once
+        main_color = use_rgb and blur is None     # with blur, the blur term is the colour term
+        t_batch = None if batch is None else sample_depths(
+            batch.target_t, s.near_m, s.far_m, s.n_uniform, s.n_surface, s.surface_range_m,
+            perturb=False)
+        t_blur = None if blur is None else blur_samples(blur.target_t, s.near_m, s.far_m,
+                                                        s.n_surface, s.surface_range_m)
 
         def objective(T: torch.Tensor) -> torch.Tensor:
-            total = T.sum() * 0.0
+            # every term's rays go through one field query per colour setting (render_many)
+            sets = []
             if batch is not None:
-                o, d = batch.to_world(T)
-                res = ray_objective(field_, o, d, batch.target_t, batch.rgb, batch.has_rgb,
-                                    self.sampling, self.weights, with_color=blur is None,
-                                    response=resp, generator=generator, perturb=False)
-                total = total + res.total
+                sets.append((*batch.to_world(T), t_batch, main_color))
             if blur is not None:
                 poses = exposure_poses(ctx.stamp_ns, ctx.exposure_s, self.blur_n_samples,
                                        ctx.prev_stamp_ns, T_prev, T)
-                s = self.sampling
-                pred = blurred_rgb(field_, self.crf, blur.origins, blur.dirs, blur.target_t,
-                                   poses, e, s.truncation_m, s.near_m, s.far_m,
-                                   s.n_surface, s.surface_range_m)
+                sets.append((*blur_rays(blur.origins, blur.dirs, poses),
+                             t_blur.repeat(len(poses), 1), True))
+            sets += [(*window_rays(w, T), w.t, True) for w in terms]
+            outs = iter(render_many(field_, sets, s.truncation_m, field_.inside))
+            total = T.sum() * 0.0
+            if batch is not None:
+                out = next(outs)
+                if main_color and self.crf is not None:
+                    out.rgb = self.crf.rgb(out.rgb, e)
+                total = total + ray_terms(field_, out, batch.target_t, batch.rgb,
+                                          batch.has_rgb, s, self.weights, main_color,
+                                          generator=generator).total
+            if blur is not None:
+                pred = blurred_response(next(outs).rgb, len(poses), self.crf, e)
                 total = total + self.weights.rgb * rgb_loss(pred, blur.rgb)
             if terms:
-                total = total + event_w * windows_loss(
-                    field_, self.crf, terms, T, self.sampling, self.event_params, contrast)
+                total = total + event_w * windows_loss(list(outs), terms, self.crf,
+                                                       self.event_params, contrast)
             for r, img, g in refs:
                 total = total + self.reference_weight / len(refs) * reference_loss(
                     r, img, T, float(contrast), g, self.reference_huber)

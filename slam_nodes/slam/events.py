@@ -366,10 +366,17 @@ def render_log_intensity(field, response: CameraResponse, origins: torch.Tensor,
     event pixels have no measured depth, so callers pass the depth rendered at a nearby pose.
     Fixed (unperturbed) samples so that renders at two poses compare.
     """
-    t = sample_depths(guide_t, near_m, far_m, n_uniform, n_surface, surface_range_m,
-                      perturb=False)
+    t = event_samples(guide_t, near_m, far_m, n_uniform, n_surface, surface_range_m)
     out = render_rays(field, origins, dirs, t, truncation_m, True, None, None)
     return response.event_log(out.rgb.clamp_min(0.0)), out.depth
+
+
+def event_samples(guide_t: torch.Tensor, near_m: float, far_m: float, n_uniform: int,
+                  n_surface: int, surface_range_m: float) -> torch.Tensor:
+    """The fixed sample depths [R, n_uniform + n_surface] (metres) `render_log_intensity`
+    uses for rays with surface guide guide_t [R]."""
+    return sample_depths(guide_t, near_m, far_m, n_uniform, n_surface, surface_range_m,
+                         perturb=False)
 
 
 @torch.no_grad()

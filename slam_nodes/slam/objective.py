@@ -52,6 +52,17 @@ def ray_objective(field: SdfField, origins: torch.Tensor, dirs: torch.Tensor,
     use_color = with_color and bool(has_rgb.any()) and weights.rgb > 0
     out = render_rays(field, origins, dirs, t, sampling.truncation_m, use_color, response,
                       field.inside)
+    return ray_terms(field, out, target_t, rgb, has_rgb, sampling, weights, use_color,
+                     smooth_grid_size, smooth_spacing_m, generator)
+
+
+def ray_terms(field: SdfField, out: RenderOutput, target_t: torch.Tensor, rgb: torch.Tensor,
+              has_rgb: torch.Tensor, sampling: RaySampling, weights: LossWeights,
+              use_color: bool, smooth_grid_size: int = 0, smooth_spacing_m: float = 0.05,
+              generator: torch.Generator | None = None) -> ObjectiveResult:
+    """The weighted losses of `ray_objective` from a render `out` of its rays (out.rgb after
+    the response, used only when `use_color`), for callers that render several ray sets in
+    one field query (slam_nodes.field.render.render_many)."""
     sdf_l, fs_l = sdf_losses(out.sdf, out.t, target_t, sampling.truncation_m, out.inside)
     terms = {"sdf": weights.sdf * sdf_l, "free_space": weights.free_space * fs_l,
              "depth": weights.depth * depth_loss(out.depth, target_t)}
