@@ -13,7 +13,7 @@ from slam_nodes.field.crf import estimate_contrast
 from slam_nodes.slam.en_tracker import event_sampling
 from slam_nodes.field.render import render_many
 from slam_nodes.slam.events import (event_loss, event_samples, global_change, guide_depth,
-                                    sample_window_pixels)
+                                    rendered_log_intensity, sample_window_pixels)
 from slam_nodes.slam.geometry import to_torch_pose
 from slam_nodes.slam.mapper import Mapper
 from slam_nodes.slam.rays import KeyframeRayStore, RaySet
@@ -137,7 +137,7 @@ class EnMapper(Mapper):
         es = event_sampling(self.sampling)
         outs = render_many(self.field, [(o, d, t, True) for ends, _, _ in terms
                                         for o, d, t in ends], es["truncation_m"])
-        logs = [crf.event_log(out.rgb.clamp_min(0.0)) for out in outs]
+        logs = [rendered_log_intensity(crf, out) for out in outs]
         total = 0.0
         pairs = []
         for k, (_, c, g_ev) in enumerate(terms):

@@ -19,7 +19,7 @@ from slam_nodes.slam.blur import blur_rays, blur_samples, blurred_response, expo
 from slam_nodes.slam.en_reference import end_image, reference_loss
 from slam_nodes.slam.events import (EventCamera, EventLossParams, event_loss, event_samples,
                                     global_change, guide_depth, render_log_intensity,
-                                    sample_window_pixels)
+                                    rendered_log_intensity, sample_window_pixels)
 from slam_nodes.slam.geometry import to_torch_pose
 from slam_nodes.slam.objective import RaySampling, ray_terms
 from slam_nodes.slam.rays import RaySet
@@ -110,7 +110,7 @@ def windows_loss(renders: list[RenderOutput], terms: list[WindowTerm], crf: Came
     `window_rays` at the end pose at their sample depths t."""
     total = 0.0
     for w, out in zip(terms, renders):
-        lb = crf.event_log(out.rgb.clamp_min(0.0))
+        lb = rendered_log_intensity(crf, out)
         dl = lb - w.anchor_log + contrast * w.global_events
         total = total + event_loss(dl, w.counts, contrast, params)
     return total / max(len(terms), 1)

@@ -8,7 +8,8 @@ Pieces:
 - `EventCamera`: the event sensor's intrinsics/distortion (CameraModel) and its extrinsic
   ``T_rig_event`` (from TF or config); gives rig-frame rays of event pixels.
 - `sample_window_pixels`: which pixels a window's loss looks at.
-- `render_log_intensity`: rendered event-camera log intensity of rays at given poses.
+- `render_log_intensity`: rendered event-camera log intensity of rays at given poses
+  (`rendered_log_intensity` of a render made elsewhere, e.g. field.render.render_many).
 - `event_loss`: robust comparison of the rendered log-intensity change between a window's end
   poses with C times the accumulated events.
 
@@ -34,7 +35,7 @@ import torch
 from slam_nodes.errors import ConfigError
 from slam_nodes.events.representations import accumulate_polarity
 from slam_nodes.field.crf import CameraResponse
-from slam_nodes.field.render import render_rays, sample_depths
+from slam_nodes.field.render import RenderOutput, render_rays, sample_depths
 from slam_nodes.types import CameraModel, EventBatch
 
 logger = logging.getLogger(__name__)
@@ -371,7 +372,13 @@ def render_log_intensity(field, response: CameraResponse, origins: torch.Tensor,
     """
     t = event_samples(guide_t, near_m, far_m, n_uniform, n_surface, surface_range_m)
     out = render_rays(field, origins, dirs, t, truncation_m, True, None, None)
-    return response.event_log(out.rgb.clamp_min(0.0)), out.depth
+    return rendered_log_intensity(response, out), out.depth
+
+
+def rendered_log_intensity(response: CameraResponse, out: RenderOutput) -> torch.Tensor:
+    """Event-camera log intensity [R] of a render `out` of radiance (no response applied);
+    the slightly negative radiance a field can render is clamped to 0 first."""
+    return response.event_log(out.rgb.clamp_min(0.0))
 
 
 def event_samples(guide_t: torch.Tensor, near_m: float, far_m: float, n_uniform: int,
