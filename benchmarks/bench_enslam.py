@@ -31,7 +31,8 @@ frame's optimisation starts from depth odometry only when the depth is at least
 constant-velocity prediction instead. At 64x48 (the default until 2026-12-05) RGB-D-only
 tracking was therefore noise-bound (2-3 cm per frame on the slow clips, against 0.4-1.0 cm at
 128x96 with the same per-frame CPU time), which made event mode look better on room-blur
-(0.41x at 64x48, 0.79x at 128x96, code of 9c590fd, seeds 0-5).
+(0.41x at 64x48 on seeds 0-5; 0.79x at 128x96 on seeds 0-5 and 0.88x on seeds 0-11, code of
+9c590fd).
 
 `--seeds` sets the SLAM seeds (ray sampling, field initialisation) of both modes. Run several:
 one seed decides a lot on these 30-frame clips (room-blur, RGB-D-only: 57.7 / 17.0 / 10.8 cm
