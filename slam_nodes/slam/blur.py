@@ -85,8 +85,4 @@ def blurred_response(radiance: torch.Tensor, n_poses: int, response: CameraRespo
                      log_exposure: torch.Tensor | float) -> torch.Tensor:
     """RGB [R, 3] = response(mean over poses of the radiance [S * R, 3] rendered along
     `blur_rays`)."""
-    rad = radiance.reshape(n_poses, -1, 3)
-    acc = rad[0]
-    for k in range(1, n_poses):
-        acc = acc + rad[k]
-    return response.rgb(acc / n_poses, log_exposure)
+    return response.rgb(radiance.reshape(n_poses, -1, 3).mean(dim=0), log_exposure)
