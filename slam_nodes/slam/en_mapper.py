@@ -16,7 +16,7 @@ from slam_nodes.slam.events import (event_loss, event_samples, global_change, gu
                                     rendered_log_intensity, sample_window_pixels)
 from slam_nodes.slam.geometry import to_torch_pose
 from slam_nodes.slam.mapper import Mapper
-from slam_nodes.slam.rays import KeyframeRayStore, RaySet
+from slam_nodes.slam.rays import KeyframeRayStore, RaySet, rays_to_world
 
 if TYPE_CHECKING:
     from slam_nodes.slam.en_slam import EnSlamSystem
@@ -115,10 +115,7 @@ class EnMapper(Mapper):
             if len(idx) == 0:
                 continue
             o, d = cam.rig_rays(torch.as_tensor(idx, device=sysm.device))
-            ends = []
-            for T_np in (T0, T1):
-                T = to_torch_pose(T_np, sysm.device)
-                ends.append((o @ T[:3, :3].T + T[:3, 3], d @ T[:3, :3].T))
+            ends = [rays_to_world(o, d, to_torch_pose(T_np, sysm.device)) for T_np in (T0, T1)]
             c = torch.as_tensor(counts.reshape(-1)[idx], device=sysm.device)
             picked.append((ends, c, global_change(counts, ev.edge_px)))
         if not picked:

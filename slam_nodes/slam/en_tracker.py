@@ -22,7 +22,7 @@ from slam_nodes.slam.events import (EventCamera, EventLossParams, event_loss, ev
                                     rendered_log_intensity, sample_window_pixels)
 from slam_nodes.slam.geometry import to_torch_pose
 from slam_nodes.slam.objective import RaySampling, ray_terms
-from slam_nodes.slam.rays import RaySet
+from slam_nodes.slam.rays import RaySet, rays_to_world
 from slam_nodes.slam.tracker import PosePrior, Tracker, TrackResult, sample_measured
 
 
@@ -79,9 +79,8 @@ def prepare_windows(field_, crf: CameraResponse, cam: EventCamera, windows: list
             if len(idx) == 0:
                 continue
             o, d = cam.rig_rays(torch.as_tensor(idx, device=dev))
-            Ta = to_torch_pose(T_a, dev)
             c = torch.as_tensor(counts.reshape(-1)[idx], dtype=torch.float32, device=dev)
-            picked.append((o, d, o @ Ta[:3, :3].T + Ta[:3, 3], d @ Ta[:3, :3].T, c,
+            picked.append((o, d, *rays_to_world(o, d, to_torch_pose(T_a, dev)), c,
                            global_change(counts, edge_px)))
         if not picked:
             return []
@@ -99,15 +98,10 @@ def prepare_windows(field_, crf: CameraResponse, cam: EventCamera, windows: list
             zip(picked, la.split(sizes), tb.split(sizes))]
 
 
-def window_rays(w: WindowTerm, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """World origins and directions [N, 3] of a window's rays with its end at pose T [4, 4]."""
-    return w.origins @ T[:3, :3].T + T[:3, 3], w.dirs @ T[:3, :3].T
-
-
 def windows_loss(renders: list[RenderOutput], terms: list[WindowTerm], crf: CameraResponse,
                  params: EventLossParams, contrast) -> torch.Tensor:
     """Mean event loss of the window terms from renders (radiance, no response) of their
-    `window_rays` at the end pose at their sample depths t."""
+    rays (`rays_to_world` of origins, dirs) at the end pose at their sample depths t."""
     total = 0.0
     for w, out in zip(terms, renders):
         lb = rendered_log_intensity(crf, out)
@@ -207,7 +201,7 @@ class EnTracker(Tracker):
                                        ctx.prev_stamp_ns, T_prev, T)
                 sets.append((*blur_rays(blur.origins, blur.dirs, poses),
                              t_blur.repeat(len(poses), 1), True))
-            sets += [(*window_rays(w, T), w.t, True) for w in terms]
+            sets += [(*rays_to_world(w.origins, w.dirs, T), w.t, True) for w in terms]
             outs = iter(render_many(field_, sets, s.truncation_m, field_.inside))
             total = T.sum() * 0.0
             if batch is not None:

@@ -16,6 +16,13 @@ import torch
 from slam_nodes.types import CameraModel, LidarScan
 
 
+def rays_to_world(origins: torch.Tensor, dirs: torch.Tensor, T_world_rig: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """World origins and directions [N, 3] of rig-frame rays [N, 3] at one pose [4, 4]."""
+    R = T_world_rig[:3, :3]
+    return origins @ R.T + T_world_rig[:3, 3], dirs @ R.T
+
+
 @dataclass
 class RaySet:
     """Rays of one frame in the rig frame (see module docstring)."""
@@ -35,11 +42,10 @@ class RaySet:
 
     def to_world(self, T_world_rig: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """World origins and directions [N, 3] for one pose [4, 4] or per-ray poses [N, 4, 4]."""
-        R = T_world_rig[..., :3, :3]
-        t = T_world_rig[..., :3, 3]
         if T_world_rig.dim() == 2:
-            return self.origins @ R.T + t, self.dirs @ R.T
-        o = (R @ self.origins[..., None])[..., 0] + t
+            return rays_to_world(self.origins, self.dirs, T_world_rig)
+        R = T_world_rig[..., :3, :3]
+        o = (R @ self.origins[..., None])[..., 0] + T_world_rig[..., :3, 3]
         return o, (R @ self.dirs[..., None])[..., 0]
 
     def endpoints(self, T_world_rig: torch.Tensor) -> torch.Tensor:
