@@ -143,6 +143,37 @@ def test_event_only_step_when_depth_drops_out(sequence):
     assert len(en.trajectory()) == 4
 
 
+def test_dropout_windows_reach_back_to_the_last_rgbd_frame(sequence):
+    """Through a dropout longer than `window_frames`, event-only frames still get a window
+    from the last frame with RGB-D, with that frame's reference (its log image and depth)
+    and all events since it: the buffer keeps them although the pose history moved on."""
+    from slam_nodes.types import EventBatch
+
+    frames, ev, key, _ = sequence
+    en = build_en_slam_system({**TINY, **EN}, initial_T_world_cam=key[0])
+    for f, e in zip(frames[:3], ev[:3]):
+        en.step(EnObservation(f.stamp_ns, f, e))
+    last_rgbd = frames[2].stamp_ns
+    assert last_rgbd in en.references
+    for f, e in zip(frames[3:6], ev[3:6]):               # three frames: events only
+        r = en.step(EnObservation(f.stamp_ns, None, e))
+        assert "event-only" in r.reason
+    assert en.en.events.window_frames < 3 and last_rgbd not in [t for t, _ in en.history]
+    stamp = frames[6].stamp_ns
+    en.push_events(ev[6])                                # as step() does before tracking
+    plain = en._windows(stamp)
+    windows = en._windows(stamp, from_reference=True)
+    assert len(windows) == len(plain) + 1 and all(r is None for _, _, r in plain)
+    T_a, counts, ref = windows[0]
+    assert ref is en.references[last_rgbd]
+    assert np.allclose(T_a, en.references[last_rgbd].T_world_rig.numpy())
+    since = EventBatch.concatenate(ev[3:7])
+    since = since.select((since.t >= last_rgbd) & (since.t < stamp))     # window [t_a, t)
+    expected = np.zeros_like(counts)
+    np.add.at(expected, (since.y.astype(int), since.x.astype(int)), since.p.astype(np.float32))
+    assert np.array_equal(counts, expected) and np.abs(counts).sum() > 100
+
+
 def test_config_sections_and_unknown_keys():
     cfg = load_en_slam_config({**TINY, "events": {"window_frames": 3}, "crf": {"n_knots": 16}})
     assert cfg.events.window_frames == 3 and cfg.crf.n_knots == 16

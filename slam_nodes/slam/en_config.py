@@ -18,7 +18,7 @@ class EventsConfig:
     window_frames: temporal aggregation, windows from each of the last N tracked frames to the
     current one (EN-SLAM's tools aggregate over 5-10 frame intervals; 2-3 suits 30 Hz here);
     trust_lo / trust_hi: frame tracking weighs the event term by how well the map predicts
-    events (slam_nodes.slam.events.event_trust); event-only tracking always uses it fully;
+    events (slam_nodes.slam.events.event_trust), event-only tracking too;
     T_rig_event: 4x4 row-major event-camera -> rig extrinsic (identity: shared pixels);
     reference_weight: weight of the reference-frame term in tracking (events predicted from the
     previous frames' measured log image and depth, slam_nodes.slam.en_reference; needs a sensor
