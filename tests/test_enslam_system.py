@@ -226,3 +226,32 @@ def test_blur_term_renders_the_surface_band_and_averages_radiance():
     assert queried == [2 * 4 * 7]
     expected = crf.rgb(torch.full((4, 3), 0.4), 0.0)
     assert torch.allclose(pred, expected, atol=1e-4), (pred, expected)
+
+
+def test_event_only_tracking_bridges_an_rgbd_dropout_on_the_dark_clip():
+    """bench_enslam's room-dark clip at 128x96 (x9 light change, seed 0), 18 frames, of which
+    frames 10-13 (0.13 s) bring no RGB-D frame, only events: event mode tracks them
+    (motion-model start and prior, events) to well within half the error of holding the last
+    pose, and keeps tracking when the frames return. Measured: 0.6 / 0.8 / 1.1 / 1.2 cm
+    against 2.2 / 4.1 / 6.1 / 8.0 cm held; without the prior 1.4 / 3.6 / 6.0 / 8.0 cm."""
+    from benchmarks.bench_enslam import CORE, _render
+
+    torch.set_num_threads(1)
+    cfg, frames, events = _render("room-dark", 0.6, 128, 96)
+    cam = cfg.camera()
+    en = build_en_slam_system({**CORE, "seed": 0}, initial_T_world_cam=frames[0].T_world_cam)
+    drop = range(10, 14)
+    err, held = [], []
+    for i, (f, ev) in enumerate(zip(frames, events)):
+        frame = None if i in drop else RGBDFrame(f.stamp_ns, cam, f.rgb, f.depth,
+                                                 exposure_s=f.exposure_s)
+        if i == drop[0]:
+            T_held = en.T_last
+        r = en.step(EnObservation(f.stamp_ns, frame, ev))
+        err.append(np.linalg.norm(r.T_world_cam[:3, 3] - f.T_world_cam[:3, 3]))
+        if i in drop:
+            assert "event-only" in r.reason and r.tracking_ok, r.reason
+            held.append(np.linalg.norm(T_held[:3, 3] - f.T_world_cam[:3, 3]))
+    in_drop = np.array([err[i] for i in drop])
+    assert in_drop.mean() < 0.5 * np.mean(held), (in_drop, held)
+    assert r.tracking_ok and err[-1] < 0.02, err

@@ -46,6 +46,8 @@ class EventsConfig:
     max_rate_eps: float = 5e6
     max_events: int = 4_000_000
     event_only_min_events: int = 200
+    event_only_prior_sigma_rad: float = 0.01  # event-only frames: prior around the motion
+    event_only_prior_sigma_m: float = 0.01    # model's prediction (tracker.PosePrior)
     trust_lo: float = 0.3                 # map event fidelity with no trust (events.event_trust)
     trust_hi: float = 0.6                 # ... and with full trust
     T_rig_event: list | None = None
