@@ -64,7 +64,10 @@ def event_sampling(s: RaySampling) -> dict:
     Measured (bench_enslam, 128x96, seeds 0-5, RGB-D-only and event mode stepped in turn),
     band only vs the earlier band + n_uniform / 2 uniform samples: CPU time per frame of event
     mode / RGB-D-only 1.38 / 1.42 / 1.28x vs 1.42 / 1.48 / 1.28x on room-blur / dark /
-    normal, mean ATE 5.52 / 0.64 / 0.53 cm vs 6.11 / 0.67 / 0.55 cm (inside the seed noise)."""
+    normal, mean ATE 5.52 / 0.64 / 0.53 cm vs 6.11 / 0.67 / 0.55 cm (inside the seed noise;
+    blur seeds 6-11: 6.78 vs 6.29 cm). At 64x48, where every frame started from the
+    constant-velocity prediction, dropping the uniform samples had cost accuracy (room-blur
+    seeds 0 / 1: 41.1 / 16.2 vs 7.10 / 3.89 cm, README's 64x48 cost row)."""
     return dict(truncation_m=s.truncation_m, near_m=s.near_m, far_m=s.far_m, n_uniform=0,
                 n_surface=s.n_surface, surface_range_m=s.surface_range_m)
 
