@@ -3,8 +3,8 @@ RGB-D SLAM, on short clips of the synthetic `room-normal`, `room-blur` and `room
 rendered in memory, all in one process so the ratios compare.
 
 Run: .venv/bin/python -m benchmarks.bench_enslam [--duration 1.0] [--width 128] [--height 96]
-     [--presets room-blur,room-dark,room-normal,room-dark+dropout] [--start-s S] [--no-open3d] [--en JSON]
-     [--seeds 0 1 2 3 4 5] [--plot enslam.png]
+     [--presets room-blur,room-dark,room-normal,room-dark+dropout] [--start-s S]
+     [--no-open3d] [--en JSON] [--seeds 0 1 2 3 4 5] [--plot enslam.png]
 
 Clips: each preset is generated at its own length (10 s) and the benchmark tracks the
 `--duration` s from a fixed start, the stretch that makes the preset what it is (read off the
@@ -13,9 +13,10 @@ segment (2.4 m/s mean, 3.0 m/s and 134 deg/s peak); room-dark from 6.5 s, its tw
 (x9 light within the clip); room-normal from 6.5 s, the same motion as room-dark in steady light.
 Earlier frames are rendered too (the event simulator runs from the start) but not tracked.
 `room-dark+dropout` is room-dark's clip with no RGB-D frame for 0.2 s (clip frames 12-17,
-`DROPOUT_FRAMES`), events only: event mode tracks those frames from events alone, RGB-D-only
-holds its last pose (the issue's "event-only windows when RGB drops out"; the issue sets no
-target for it). Its ATE covers all frames; Open3D's covers the frames that arrived.
+`DROPOUT_FRAMES`), events only: event mode tracks those frames without a frame (motion
+model and events, EnSlamSystem._event_only), RGB-D-only holds its last pose (the issue's
+"event-only windows when RGB drops out"; the issue sets no target for it). Its ATE covers
+all frames; Open3D's covers the frames that arrived.
 Shortening the preset itself instead (`duration_s=1`) squeezes its two fast segments (sized for
 10 s) on top of each other: room-blur then moves at 3.9 m/s mean and 5.1 m/s / 318 deg/s peak,
 beyond the preset's own maximum, and both modes lose the camera.
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         ate_o, ms_o = (float("nan"), float("nan")) if args.no_open3d else _open3d(cfg, arrived)
         print(f"  open3d     ATE {ate_o * 100:6.2f} cm  {ms_o:7.1f} ms/frame", flush=True)
         for seed in args.seeds:
-            res = _run_pair(cfg, frames, events, seed, json.loads(args.en), _clip(preset)[1])
+            res = _run_pair(cfg, frames, events, seed, json.loads(args.en), drop)
             (ate_r, ms_r, extra_r), (ate_e, ms_e, extra) = res["rgbd"], res["event"]
             print(f"  seed {seed} rgbd-only  ATE {ate_r * 100:6.2f} cm  {ms_r:7.1f} ms/frame  "
                   f"{extra_r['cpu_ms']:7.1f} CPU ms/frame", flush=True)
