@@ -44,6 +44,11 @@ class InputsConfig:
     silent_warning_s: float = 5.0  # warn when an enabled input is silent this long (sim time)
     max_frame_rate_hz: float = 0.0  # skip frames arriving faster than this (0: no limit)
     max_depth_m: float = 6.0  # depth beyond this is treated as invalid
+    # with events and engine en_slam: once no camera frame has come for this long (event time),
+    # each further stretch this long is tracked from its events alone (EN-SLAM event-only
+    # tracking); 0: off. Set it above the frames' latency behind the events: a frame that
+    # arrives after an events-only step stamped later is dropped as out of order.
+    event_only_after_s: float = 0.0
 
     def validate(self) -> None:
         if not (self.depth or self.points):
@@ -59,6 +64,7 @@ class InputsConfig:
         check_positive("inputs.silent_warning_s", self.silent_warning_s)
         check_non_negative("inputs.max_frame_rate_hz", self.max_frame_rate_hz)
         check_positive("inputs.max_depth_m", self.max_depth_m)
+        check_non_negative("inputs.event_only_after_s", self.event_only_after_s)
 
 
 @dataclass

@@ -65,6 +65,9 @@ TOPIC_TYPES = {
 
 @dataclass
 class _Pending:
+    """A frame to process: RGB and/or depth, a LiDAR-only sweep, or neither (an events-only
+    step, see inputs.event_only_after_s)."""
+
     stamp_ns: int
     rgb: np.ndarray | None
     depth: np.ndarray | None
@@ -109,6 +112,7 @@ class EnSlamNode:
         self.tracking_lost = 0
         self.last_step = None
         self.last_frame_stamp: int | None = None
+        self.last_queued_stamp: int | None = None
         self.mesh_dirty = False
         self._last_mesh = None
         self.body_frame = self.cfg.frames.body_frame
@@ -220,6 +224,16 @@ class EnSlamNode:
             with self._lock:
                 self.events.append(batch)
                 del self.events[:-1000]  # bounded when no frames consume them
+                self._bridge_dropout(int(batch.t.max()))
+
+    def _bridge_dropout(self, t_ns: int) -> None:
+        """Queue an events-only step at event time t_ns when no frame has been queued for
+        inputs.event_only_after_s (EN-SLAM engine only; not before the first frame)."""
+        after = self.cfg.inputs.event_only_after_s
+        last = self.last_queued_stamp
+        if after > 0 and self.cfg.engine.name == "en_slam" and last is not None \
+                and t_ns - last >= after * NS:
+            self._enqueue(_Pending(t_ns, None, None))
 
     def _on_points(self, msg) -> None:
         from slam_nodes.msgs.pointcloud import scan_from_msg
@@ -260,6 +274,7 @@ class EnSlamNode:
                 self.monitor.skipped("frames", old.stamp_ns, "processing queue full (node "
                                      "slower than the input rate)")
             self.queue.append(item)
+            self.last_queued_stamp = max(item.stamp_ns, self.last_queued_stamp or item.stamp_ns)
 
     # ------------------------------------------------------------------ worker (heavy)
     def process(self) -> bool:
@@ -268,7 +283,7 @@ class EnSlamNode:
             if not self.queue:
                 return False
             head = self.queue[0]
-            if head.scan is None and _camera_of(head) not in self.cameras \
+            if head.scan is None and _camera_of(head, self.cameras) not in self.cameras \
                     and len(self.queue) == 1:
                 return False  # its CameraInfo may follow it; skipped once a newer frame waits
             item = self.queue.popleft()
@@ -310,7 +325,7 @@ class EnSlamNode:
         if item.scan is not None:
             self.last_frame_stamp = item.stamp_ns
             return item.scan, item.scan.frame_id
-        which = _camera_of(item)
+        which = _camera_of(item, self.cameras)
         camera = self.cameras.get(which)
         if camera is None:
             self.monitor.skipped("frames", item.stamp_ns, f"no CameraInfo received yet on "
@@ -545,9 +560,12 @@ class EnSlamNode:
         return files
 
 
-def _camera_of(item: _Pending) -> str:
-    """Which CameraInfo a camera frame needs: 'depth' when it has depth, else 'rgb'."""
-    return "depth" if item.depth is not None else "rgb"
+def _camera_of(item: _Pending, cameras: dict) -> str:
+    """Which CameraInfo a camera frame needs: 'depth' when it has depth, 'rgb' when it has
+    only colour; an events-only step takes the depth camera's when one was received."""
+    if item.depth is not None or (item.rgb is None and "depth" in cameras):
+        return "depth"
+    return "rgb"
 
 
 def _to_map(mesh, T_map_world: np.ndarray):
