@@ -19,8 +19,9 @@ extension hooks). What they add:
 - blur-aware RGB when the predicted image motion during the exposure reaches
   `blur.min_blur_px` (slam_nodes.slam.blur) with poses
   interpolated on SE(3) between the previous and the current frame;
-- event-only tracking when a frame brings no usable depth/colour (RGB dropped out, dark) but
-  events cover the interval: the pose is then constrained by events alone;
+- event-only tracking when a frame brings no usable depth/colour, or none comes (RGB dropped
+  out, dark), but events cover the interval: the motion model's prediction, refined by the
+  events under a prior that holds it near there (`_event_only`);
 - a bounded event buffer with a counted rate cap (EventWindowBuffer.stats).
 Inputs to `step`: RGBDFrame / LidarScan / core Observation, an `EventBatch` (from EventPacket or
 dvs EventArray through slam_nodes.events.make_decoder), or `EnObservation` holding both.
