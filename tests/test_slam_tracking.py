@@ -140,6 +140,19 @@ def test_depth_odometry_prior_recovers_a_fast_turn_the_motion_model_misses():
     assert narrow.prepare(scene.render(cam, T1)) is not None
 
 
+def test_odometry_step_is_judged_against_the_prediction():
+    """After a gap in the frames the odometry's reference frame is far behind: a 0.32 m step
+    is plausible when the motion model predicted about that much, not when it predicted none
+    or the opposite way (`tracking.odometry_max_step_m` bounds the difference)."""
+    from slam_nodes.slam.depth_odometry import OdometryResult
+
+    res = OdometryResult(make_pose(np.eye(3), [0.32, 0.0, 0.0]), 0.8, 0.01)
+    assert not res.plausible(0.3, 0.3)
+    assert res.plausible(0.3, 0.3, make_pose(np.eye(3), [0.30, 0.0, 0.0]))
+    assert not res.plausible(0.3, 0.3, make_pose(np.eye(3), [-0.05, 0.0, 0.0]))
+    assert not res.plausible(0.9, 0.3, make_pose(np.eye(3), [0.30, 0.0, 0.0]))   # fitness
+
+
 def test_pose_prior_holds_the_pose_near_its_start():
     """The map says the camera is at T_true, the start (an odometry pose) is 3 cm and 2 degrees
     off: free, the tracker moves toward the map; with the prior it stays near its start, the

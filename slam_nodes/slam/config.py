@@ -68,7 +68,8 @@ class TrackingConfig:
     prediction (the last pose when constant_velocity is false). "depth_odometry": Open3D's
     point-to-plane odometry of the frame's depth against the last tracked frame's, initialised
     with that prediction and run at most `odometry_max_width_px` columns wide; used when its
-    fitness >= odometry_min_fitness and its step <= odometry_max_step_m, else the prediction
+    fitness >= odometry_min_fitness and its step differs from the prediction's by at most
+    odometry_max_step_m, else the prediction
     (frames without depth, or depth narrower than `odometry_min_width_px`, too: Open3D's
     three-level pyramid then solves on a few dozen pixels, and at 80x60 the odometry alone
     drifted 19 cm in 75 demo frames against 0.5 cm at 160x120). See
