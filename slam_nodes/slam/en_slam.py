@@ -119,9 +119,8 @@ class EnSlamSystem(SlamSystem):
         if self.buffer is None or self.event_camera is None or not ev.enabled:
             return []
         anchors = [(t, T, self.references.get(t)) for t, T in self.history[-ev.window_frames:]]
-        latest = self._latest_reference()
-        if from_reference and latest is not None and all(t != latest.stamp_ns
-                                                         for t, _, _ in anchors):
+        latest = self._latest_reference() if from_reference else None
+        if latest is not None and all(t != latest.stamp_ns for t, _, _ in anchors):
             anchors.insert(0, (latest.stamp_ns, to_numpy_pose(latest.T_world_rig), latest))
         out = []
         for t_a, T_a, ref in anchors:
@@ -131,6 +130,12 @@ class EnSlamSystem(SlamSystem):
             if win.n_events > 0:
                 out.append((T_a, win.counts, ref))
         return out
+
+    def _event_trust(self) -> float:
+        """Factor on the event weight in tracking from the map's measured event fidelity
+        (events.event_trust), for frame and event-only tracking alike."""
+        ev = self.en.events
+        return event_trust(self.event_fidelity, ev.trust_lo, ev.trust_hi)
 
     def _latest_reference(self) -> ReferenceFrame | None:
         return self.references[max(self.references)] if self.references else None
@@ -158,9 +163,8 @@ class EnSlamSystem(SlamSystem):
             self.event_camera = EventCamera(core.rgbd.camera, np.eye(4) if
                                             self.en.events.T_rig_event is None else
                                             np.asarray(self.en.events.T_rig_event).reshape(4, 4))
-        ev = self.en.events
         ctx = FrameContext(stamp, self.tracker.best_log_exposure,
-                           event_trust=event_trust(self.event_fidelity, ev.trust_lo, ev.trust_hi))
+                           event_trust=self._event_trust())
         if self.history:
             ctx.prev_stamp_ns, ctx.T_prev = self.history[-1]
         if core.rgbd is not None:
@@ -302,8 +306,7 @@ class EnSlamSystem(SlamSystem):
         if n_ev < ev.event_only_min_events:
             return self._skip(stamp, f"{why}; only {n_ev} events: frame skipped", t0)
         ctx = FrameContext(stamp, self.tracker.best_log_exposure, windows=windows,
-                           event_trust=event_trust(self.event_fidelity, ev.trust_lo,
-                                                   ev.trust_hi))
+                           event_trust=self._event_trust())
         self.tracker.context = ctx
         prior = PosePrior(ev.event_only_prior_sigma_rad, ev.event_only_prior_sigma_m)
         res = self.tracker.track(self.field, None, to_torch_pose(self.predicted_pose(),
