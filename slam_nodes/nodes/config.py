@@ -44,10 +44,11 @@ class InputsConfig:
     silent_warning_s: float = 5.0  # warn when an enabled input is silent this long (sim time)
     max_frame_rate_hz: float = 0.0  # skip frames arriving faster than this (0: no limit)
     max_depth_m: float = 6.0  # depth beyond this is treated as invalid
-    # with events and engine en_slam: once no camera frame has come for this long (event time),
-    # each further stretch this long is tracked from its events alone (EN-SLAM event-only
-    # tracking); 0: off. Set it above the frames' latency behind the events: a frame that
-    # arrives after an events-only step stamped later is dropped as out of order.
+    # with events and engine en_slam: when no camera frame comes for longer than this (event
+    # time), the gap is tracked from events alone (EN-SLAM event-only tracking) in steps this
+    # long, each run once the events are this far past it; 0: off. Set it above the frames'
+    # latency behind the events: a frame arriving later than that behind an events-only step
+    # stamped after it is dropped as out of order.
     event_only_after_s: float = 0.0
 
     def validate(self) -> None:

@@ -227,13 +227,17 @@ class EnSlamNode:
                 self._bridge_dropout(int(batch.t.max()))
 
     def _bridge_dropout(self, t_ns: int) -> None:
-        """Queue an events-only step at event time t_ns when no frame has been queued for
-        inputs.event_only_after_s (EN-SLAM engine only; not before the first frame)."""
-        after = self.cfg.inputs.event_only_after_s
-        last = self.last_queued_stamp
-        if after > 0 and self.cfg.engine.name == "en_slam" and last is not None \
-                and t_ns - last >= after * NS:
-            self._enqueue(_Pending(t_ns, None, None))
+        """Events have reached event time t_ns: queue events-only steps (EN-SLAM engine only,
+        not before the first frame) every `after` = inputs.event_only_after_s after the last
+        queued frame, each once the events are `after` past it. The wait lets a camera frame
+        stamped before the step arrive up to `after` behind the events and still be tracked
+        (a step queued at the newest event's stamp had dropped, as out of order, the next
+        frame of a 30 Hz stream arriving 40 ms late: tests/test_nodes_engine.py)."""
+        after_ns = int(self.cfg.inputs.event_only_after_s * NS)
+        if after_ns <= 0 or self.cfg.engine.name != "en_slam":
+            return
+        while self.last_queued_stamp is not None and t_ns - self.last_queued_stamp >= 2 * after_ns:
+            self._enqueue(_Pending(self.last_queued_stamp + after_ns, None, None))
 
     def _on_points(self, msg) -> None:
         from slam_nodes.msgs.pointcloud import scan_from_msg
@@ -273,7 +277,10 @@ class EnSlamNode:
                 old = self.queue.popleft()
                 self.monitor.skipped("frames", old.stamp_ns, "processing queue full (node "
                                      "slower than the input rate)")
-            self.queue.append(item)
+            i = len(self.queue)   # in stamp order: a late frame goes before a queued
+            while i and self.queue[i - 1].stamp_ns > item.stamp_ns:    # events-only step
+                i -= 1
+            self.queue.insert(i, item)
             self.last_queued_stamp = max(item.stamp_ns, self.last_queued_stamp or item.stamp_ns)
 
     # ------------------------------------------------------------------ worker (heavy)
