@@ -16,7 +16,7 @@ from slam_nodes.events import make_decoder
 from slam_nodes.field.crf import CameraResponse
 from slam_nodes.msgs.typestore import get_typestore
 from slam_nodes.slam.en_reference import (ReferenceFrame, end_image, gaussian_blur,
-                                           reference_loss)
+                                           make_reference, reference_loss)
 from slam_nodes.slam.events import (ContrastEstimate, EventCamera, EventLossParams,
                                     EventWindowBuffer, event_loss, event_trust, global_change,
                                     guide_depth, render_log_intensity, sample_window_pixels)
@@ -349,3 +349,46 @@ def test_reference_term_lowest_at_true_pose_and_recovers_it(window):
     assert float(loss(T_A)) > 3 * losses[0], (float(loss(T_A)), losses)
     e0, e1 = _recover_pose(field, loss)
     assert e0 > 1.5 and e1 < 0.4 * e0, (e0, e1)
+
+
+@pytest.mark.parametrize("max_points", [0, 400])
+def test_reference_made_from_a_frame_recovers_the_pose(window, max_points):
+    """make_reference from the exact frame at T_A (log image, axial depth), with every pixel or
+    only the 400 of 1728 with the steepest log image: those are the ones kept, and the term is
+    still lowest at the true end pose and brings a perturbed pose back."""
+    field, win = window
+    o, d = EventCamera(CAM).rig_rays(torch.arange(CAM.width * CAM.height))
+    z = guide_depth(field, o @ T_A[:3, :3].T + T_A[:3, 3], d @ T_A[:3, :3].T, TRUNC, 0.2, 4.0,
+                    128).reshape(CAM.height, CAM.width).numpy()
+    log_a = torch.as_tensor(field.log_image(T_A))
+    ref = make_reference(0, log_a, np.ones(z.shape, bool), z, CAM, T_A.double().numpy(), 1.0,
+                         0.1, 10.0, torch.device("cpu"), max_points)
+    n_valid = int((z > 0.1).sum())
+    assert len(ref.points) == (max_points or n_valid)
+    if max_points:
+        ls = gaussian_blur(log_a[None, None], 1.0)[0, 0].numpy()
+        gy, gx = np.gradient(ls)                  # central differences inside the image
+        steep = (gx ** 2 + gy ** 2) * 4
+        u = np.rint(CAM.fx * ref.points[:, 0] / ref.points[:, 2] + CAM.cx).long().numpy()
+        v = np.rint(CAM.fy * ref.points[:, 1] / ref.points[:, 2] + CAM.cy).long().numpy()
+        kept = np.zeros(z.shape, bool)
+        kept[v, u] = True
+        inner = np.zeros(z.shape, bool)
+        inner[1:-1, 1:-1] = True
+        dropped = (z > 0.1) & ~kept & inner
+        assert steep[kept & inner].min() >= steep[dropped].max() - 1e-6
+    img = end_image(ref, win.counts, 0.2, 1.0)
+    g = global_change(win.counts)
+
+    def loss(T):
+        return reference_loss(ref, img, T.float(), 0.2, g, 0.3)
+
+    assert float(loss(T_B)) < min(float(loss(T_A)), float(loss(T_B + _shift(0.02))))
+    e0, e1 = _recover_pose(field, loss)
+    assert e0 > 1.5 and e1 < 0.4 * e0, (e0, e1)
+
+
+def _shift(m: float) -> torch.Tensor:
+    S = torch.zeros(4, 4)
+    S[:3, 3] = torch.tensor([m, -m / 2, 0.0])
+    return S

@@ -118,10 +118,13 @@ def frame_log_image(rgb: np.ndarray, crf: CameraResponse, log_exposure: float,
 def make_reference(stamp_ns: int, log_image: torch.Tensor, well_exposed: np.ndarray,
                    depth: np.ndarray, cam: CameraModel, T_world_rig: np.ndarray,
                    sigma_px: float, min_depth_m: float, max_depth_m: float,
-                   device: torch.device) -> ReferenceFrame | None:
+                   device: torch.device, max_points: int = 0) -> ReferenceFrame | None:
     """The reference of a tracked frame: its log image and well-exposed mask
     (`frame_log_image`), depth float [H, W] metres (axial, 0 / non-finite invalid) and tracked
-    pose. None when fewer than 64 pixels qualify."""
+    pose. None when fewer than 64 pixels qualify. max_points > 0 keeps that many of them, those
+    with the steepest smoothed log image (central differences), as direct photometric methods
+    do: a pixel on a flat patch gives the pose no gradient, and the term's cost per iteration
+    is then bounded whatever the resolution."""
     h, w = depth.shape
     ls = gaussian_blur(log_image.reshape(1, 1, h, w), sigma_px)
     z = np.where(np.isfinite(depth), depth, 0.0)
@@ -129,6 +132,10 @@ def make_reference(stamp_ns: int, log_image: torch.Tensor, well_exposed: np.ndar
     idx = torch.as_tensor(np.flatnonzero(ok.reshape(-1)), device=device)
     if len(idx) < 64:
         return None
+    if 0 < max_points < len(idx):
+        g = F.pad(ls, (1, 1, 1, 1), mode="replicate")[0, 0]
+        grad2 = (g[1:-1, 2:] - g[1:-1, :-2]) ** 2 + (g[2:, 1:-1] - g[:-2, 1:-1]) ** 2
+        idx = idx[torch.topk(grad2.reshape(-1)[idx], max_points, sorted=False).indices]
     dirs = torch.as_tensor(cam.ray_directions().reshape(-1, 3), dtype=torch.float32,
                            device=device)[idx]
     pts = dirs * torch.as_tensor(z.reshape(-1), dtype=torch.float32, device=device)[idx, None]

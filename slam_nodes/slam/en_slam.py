@@ -209,7 +209,7 @@ class EnSlamSystem(SlamSystem):
             return
         ref = make_reference(stamp, log_image, well_exposed, frame.depth, frame.camera, T,
                              ev.reference_sigma_px, self.config.min_depth_m,
-                             self.config.max_depth_m, self.device)
+                             self.config.max_depth_m, self.device, ev.reference_max_points)
         if ref is not None:
             self.references[stamp] = ref
 
