@@ -25,8 +25,10 @@ class EventsConfig:
     sharing the RGB-D pixels; 0 disables); reference_sigma_px: its Gaussian smoothing;
     reference_max_points: the term uses at most this many pixels of a reference, those with the
     steepest log image (en_reference.make_reference; 0: all). Its cost per tracking iteration
-    grew with the image: at 320x240 event mode cost 1.78x the CPU time per frame of RGB-D-only
-    with all pixels, 1.46x with 4096 (room-dark seeds 0-1, ATE 0.50 / 0.75 vs 0.61 / 0.75 cm);
+    grew with the image: at 320x240 (room-dark / room-blur seeds 0-1) event mode cost 1.78 /
+    1.65x the CPU time per frame of RGB-D-only with every pixel, 1.47 / 1.35x with 8192 and
+    1.46 / 1.37x with 4096, at ATE 0.50, 0.75 / 4.42, 4.02 cm (every pixel), 0.47, 0.50 /
+    4.76, 4.38 (8192) and 0.61, 0.75 / 5.20, 4.62 (4096);
     map_weight: weight of the event term in mapping (training the radiance on event windows);
     0 keeps the term as a measurement of the map's event fidelity only. At 64x48 with cpu-lite
     mapping, weight 20 made the map worse on all three benchmark clips (single runs, ATE with /
@@ -57,7 +59,7 @@ class EventsConfig:
     T_rig_event: list | None = None
     reference_weight: float = 20.0
     reference_sigma_px: float = 1.0
-    reference_max_points: int = 4096      # 0 = every pixel; see en_reference.make_reference
+    reference_max_points: int = 8192      # 0 = every pixel; see en_reference.make_reference
 
 
 @dataclass
