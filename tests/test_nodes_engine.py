@@ -144,7 +144,7 @@ def test_events_bridge_a_camera_dropout_in_the_node():
             break
     frames = [it for it in items if isinstance(it, SynthFrame)]
     gap = (seq.start_ns + 250_000_000, seq.start_ns + 500_000_000)
-    sent = [f for f in frames if not gap[0] < f.stamp_ns < gap[1]]
+    sent_ns = {f.stamp_ns for f in frames if not gap[0] < f.stamp_ns < gap[1]}
     cam = seq.camera()
 
     def run(after_s: float, latency_ns: int = 0):
@@ -161,13 +161,14 @@ def test_events_bridge_a_camera_dropout_in_the_node():
                 t = int(it.events.t[-1])
                 out.append((t, len(out), "/events", "event_camera_msgs/msg/EventPacket",
                             event_packet_msg(it.events, "mono", int(it.events.t[0]), "cam")))
-            elif isinstance(it, SynthFrame) and it in sent:
+            elif isinstance(it, SynthFrame) and it.stamp_ns in sent_ns:
                 t = it.stamp_ns
                 for topic, typ, msg in (
                         ("/depth/camera_info", "sensor_msgs/msg/CameraInfo",
                          camera_to_msg(cam, t)),
                         ("/rgb/image", "sensor_msgs/msg/Image", rgb_to_msg(it.rgb, t, "cam")),
-                        ("/depth/image", "sensor_msgs/msg/Image", depth_to_msg(it.depth, t, "cam"))):
+                        ("/depth/image", "sensor_msgs/msg/Image",
+                         depth_to_msg(it.depth, t, "cam"))):
                     out.append((t + latency_ns, len(out), topic, typ, msg))
         for t, _, topic, typ, msg in sorted(out, key=lambda o: o[:2]):
             rt.deliver(topic, typ, t, msg)
@@ -182,7 +183,7 @@ def test_events_bridge_a_camera_dropout_in_the_node():
         inside = (traj.stamps_ns > gap[0]) & (traj.stamps_ns < gap[1])
         assert inside.sum() >= 3, traj.stamps_ns
         assert not skips, skips                                 # no frame dropped
-        assert set(f.stamp_ns for f in sent) <= set(traj.stamps_ns.tolist())
+        assert sent_ns <= set(traj.stamps_ns.tolist())
         # no jumps inside the gap: each events-only pose within a few centimetres of the pose
         # before it (the camera moves 1.5-5 cm between published poses here; event-only
         # tracking that flew off, as before its motion-model prior, moved 5-9 cm per frame on
