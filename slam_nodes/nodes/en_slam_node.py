@@ -26,6 +26,7 @@ T_map_body(t) = T_body_rig @ T_world_rig(t) @ inv(T_body_rig).
 
 from __future__ import annotations
 
+import bisect
 import collections
 import threading
 from dataclasses import dataclass
@@ -277,10 +278,8 @@ class EnSlamNode:
                 old = self.queue.popleft()
                 self.monitor.skipped("frames", old.stamp_ns, "processing queue full (node "
                                      "slower than the input rate)")
-            i = len(self.queue)   # in stamp order: a late frame goes before a queued
-            while i and self.queue[i - 1].stamp_ns > item.stamp_ns:    # events-only step
-                i -= 1
-            self.queue.insert(i, item)
+            # in stamp order: a late frame goes before a queued events-only step
+            bisect.insort(self.queue, item, key=lambda p: p.stamp_ns)
             self.last_queued_stamp = max(item.stamp_ns, self.last_queued_stamp or item.stamp_ns)
 
     # ------------------------------------------------------------------ worker (heavy)
