@@ -74,6 +74,9 @@ class TrackingConfig:
     three-level pyramid then solves on a few dozen pixels, and at 80x60 the odometry alone
     drifted 19 cm in 75 demo frames against 0.5 cm at 160x120). See
     slam_nodes.slam.depth_odometry.
+    odometry_method: "point_to_plane" (depth only) or "hybrid" (Open3D's depth plus photometric
+    term on the frames' colour: a slide along a flat wall, invisible in depth, shows in the
+    texture; frames without colour then start from the motion model).
     odometry_prior_sigma_rot_rad, odometry_prior_sigma_m: when a frame starts from the
     odometry, a quadratic penalty holds the pose near it (slam_nodes.slam.tracker.PosePrior:
     a pose one sigma away costs as much as the ray loss at the start); 0 leaves that part
@@ -95,6 +98,7 @@ class TrackingConfig:
     odometry_min_width_px: int = 120
     odometry_min_fitness: float = 0.3
     odometry_max_step_m: float = 0.3
+    odometry_method: Literal["point_to_plane", "hybrid"] = "point_to_plane"
     odometry_prior_sigma_rot_rad: float = 0.0
     odometry_prior_sigma_m: float = 0.0
 

@@ -107,11 +107,12 @@ class DepthOdometryPrior:
 
     max_width_px: odometry resolution cap (columns; the aspect ratio is kept, never upscaled);
     depth_max_m: depth beyond is ignored; min_fitness, max_step_m: `OdometryResult.plausible`;
-    min_width_px: depth images narrower than this give no guess (logged once).
+    min_width_px: depth images narrower than this give no guess (logged once); hybrid: add
+    Open3D's photometric term on the frames' colour (frames without colour then give no guess).
     """
 
     def __init__(self, max_width_px: int, depth_max_m: float, min_fitness: float,
-                 max_step_m: float, min_width_px: int = 0) -> None:
+                 max_step_m: float, min_width_px: int = 0, hybrid: bool = False) -> None:
         import open3d  # noqa: F401 - slow first import paid here, not on the second frame
 
         if max_width_px < 16:
@@ -122,14 +123,16 @@ class DepthOdometryPrior:
         self.depth_max_m = float(depth_max_m)
         self.min_fitness = float(min_fitness)
         self.max_step_m = float(max_step_m)
+        self.hybrid = bool(hybrid)
         self._prev: OdometryFrame | None = None
         self._T_world_prev: np.ndarray | None = None
 
     def prepare(self, frame: RGBDFrame | None) -> OdometryFrame | None:
-        """The frame's depth at the odometry resolution; None without a depth image."""
+        """The frame's depth (and colour when `hybrid`) at the odometry resolution; None without
+        a depth image (or, when `hybrid`, without colour)."""
         import cv2
 
-        if frame is None or frame.depth is None:
+        if frame is None or frame.depth is None or (self.hybrid and frame.rgb is None):
             return None
         cam: CameraModel = frame.camera
         if cam.width < self.min_width_px:
@@ -140,11 +143,14 @@ class DepthOdometryPrior:
                 self._narrow_logged = True
             return None
         depth = np.where(np.isfinite(frame.depth), frame.depth, 0).astype(np.float32)
+        rgb = frame.rgb if self.hybrid else None
         s = min(1.0, self.max_width_px / cam.width)
         if s < 1.0:
             cam = cam.scaled(s)
             depth = cv2.resize(depth, (cam.width, cam.height), interpolation=cv2.INTER_NEAREST)
-        return OdometryFrame(rgbd_image(depth), np.asarray(cam.K, dtype=np.float64),
+            if rgb is not None:
+                rgb = cv2.resize(rgb, (cam.width, cam.height), interpolation=cv2.INTER_AREA)
+        return OdometryFrame(rgbd_image(depth, rgb), np.asarray(cam.K, dtype=np.float64),
                              (cam.width, cam.height))
 
     def remember(self, frame: OdometryFrame | None, T_world_cam: np.ndarray) -> None:
@@ -164,7 +170,8 @@ class DepthOdometryPrior:
         if frame.size != self._prev.size or not np.allclose(frame.K, self._prev.K):
             return None, "camera intrinsics changed"
         T_init = invert_pose(self._T_world_prev) @ T_pred
-        res = rgbd_odometry(frame.image, self._prev.image, frame.K, T_init, self.depth_max_m)
+        res = rgbd_odometry(frame.image, self._prev.image, frame.K, T_init, self.depth_max_m,
+                            self.hybrid)
         if res is None:
             return None, "odometry failed (singular system)"
         # the step is judged against the motion model's: after a gap in the frames (an RGB-D
