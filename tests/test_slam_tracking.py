@@ -127,6 +127,11 @@ def test_depth_odometry_prior_recovers_a_fast_turn_the_motion_model_misses():
     assert np.linalg.norm(T_odo[:3, 3] - T2[:3, 3]) < 0.005
     # the same odometry run twice gives the same pose, bit for bit (one Open3D thread)
     assert np.array_equal(prior.guess(f2, T_pred)[0], T_odo)
+    # where the depth constrains every direction the hybrid agrees with it to within
+    # odometry_slide_m, and "checked" keeps the point-to-plane pose
+    checked = DepthOdometryPrior(160, 6.0, 0.3, 0.3, method="checked")
+    checked.remember(checked.prepare(scene.render(cam, T1)), T1)
+    assert np.array_equal(checked.guess(checked.prepare(scene.render(cam, T2)), T_pred)[0], T_odo)
     # no depth image (a LiDAR-only rig), or an implausible step: no guess, and why
     assert prior.guess(prior.prepare(None), T_pred) == (None, "no depth image")
     strict = DepthOdometryPrior(160, 6.0, 0.3, 0.01)       # steps over 1 cm are rejected
@@ -155,17 +160,19 @@ def test_hybrid_odometry_sees_a_slide_along_a_flat_wall_that_depth_alone_cannot(
     T2 = T1 @ make_pose(np.eye(3), [0.03, 0.0, 0.0])
     f1, f2 = scene.render(cam, T1), scene.render(cam, T2)
     guesses = {}
-    for hybrid in (False, True):
-        odometry = DepthOdometryPrior(160, 6.0, 0.3, 0.3, hybrid=hybrid)
+    for method in ("point_to_plane", "hybrid", "checked"):
+        odometry = DepthOdometryPrior(160, 6.0, 0.3, 0.3, method=method)
         odometry.remember(odometry.prepare(f1), T1)
-        guesses[hybrid] = odometry.guess(odometry.prepare(f2), T1)
-    assert guesses[False] == (None, "odometry failed (singular system)")
-    T_hybrid, why = guesses[True]
+        guesses[method] = odometry.guess(odometry.prepare(f2), T1)
+    assert guesses["point_to_plane"] == (None, "odometry failed (singular system)")
+    T_hybrid, why = guesses["hybrid"]
     assert why == "" and np.linalg.norm(T_hybrid[:3, 3] - T2[:3, 3]) < 0.005, T_hybrid
     assert _rotation_deg(T_hybrid, T2) < 0.2
+    # "checked" falls back on the hybrid where point-to-plane has no solution
+    assert np.array_equal(guesses["checked"][0], T_hybrid)
     # hybrid needs colour: a depth-only frame gives no odometry frame, hence no guess
     f1.rgb = None
-    assert DepthOdometryPrior(160, 6.0, 0.3, 0.3, hybrid=True).prepare(f1) is None
+    assert DepthOdometryPrior(160, 6.0, 0.3, 0.3, method="hybrid").prepare(f1) is None
 
 
 def test_odometry_step_is_judged_against_the_prediction():

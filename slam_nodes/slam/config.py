@@ -98,7 +98,8 @@ class TrackingConfig:
     odometry_min_width_px: int = 120
     odometry_min_fitness: float = 0.3
     odometry_max_step_m: float = 0.3
-    odometry_method: Literal["point_to_plane", "hybrid"] = "point_to_plane"
+    odometry_method: Literal["point_to_plane", "hybrid", "checked"] = "point_to_plane"
+    odometry_slide_m: float = 0.015
     odometry_prior_sigma_rot_rad: float = 0.0
     odometry_prior_sigma_m: float = 0.0
 
