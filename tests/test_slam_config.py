@@ -58,12 +58,17 @@ def test_unknown_preset_and_unreadable_file(tmp_path):
     assert isinstance(load_config(None), SlamConfig)
 
 
-def test_tracking_init_choices():
+def test_tracking_init_and_odometry_method_choices():
     assert load_config().tracking.init == "motion_model"
     assert load_config({"tracking": {"init": "depth_odometry"}}).tracking.init == "depth_odometry"
     with pytest.raises(ConfigError, match=r"config\.tracking\.init must be one of "
                                           r"\['motion_model', 'depth_odometry'\], got 'icp'"):
         load_config({"tracking": {"init": "icp"}})
+    assert load_config().tracking.odometry_method == "point_to_plane"
+    assert load_config(preset="cpu-lite").tracking.odometry_method == "checked"
+    with pytest.raises(ConfigError, match=r"odometry_method must be one of \['point_to_plane', "
+                                          r"'hybrid', 'checked'\], got 'colour'"):
+        load_config({"tracking": {"odometry_method": "colour"}})
 
 
 def test_depth_edge_angle_out_of_range_is_a_config_error():
