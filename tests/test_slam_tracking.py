@@ -14,7 +14,7 @@ from slam_nodes.slam.geometry import apply_delta, so3_exp, to_numpy_pose, to_tor
 from slam_nodes.slam.objective import RaySampling
 from slam_nodes.slam.rays import camera_rays
 from slam_nodes.slam.tracker import Tracker
-from slam_nodes.types import CameraModel, make_pose
+from slam_nodes.types import CameraModel, invert_pose, make_pose
 
 TR = 0.1
 
@@ -170,6 +170,17 @@ def test_hybrid_odometry_sees_a_slide_along_a_flat_wall_that_depth_alone_cannot(
     assert _rotation_deg(T_hybrid, T2) < 0.2
     # "checked" falls back on the hybrid where point-to-plane has no solution
     assert np.array_equal(guesses["checked"][0], T_hybrid)
+    # the classical icp engine's methods alike (its world frame is the first camera's): without
+    # a solution point-to-plane keeps the motion model's no-motion guess
+    from slam_nodes.nodes.icp_engine import IcpEngine
+
+    errors = {}
+    for method in ("point_to_plane", "checked"):
+        engine = IcpEngine(depth_max_m=6.0, method=method)
+        engine.step(f1)
+        T_first_cam = engine.step(f2).T_world_cam
+        errors[method] = np.linalg.norm(T_first_cam[:3, 3] - (invert_pose(T1) @ T2)[:3, 3])
+    assert errors["point_to_plane"] > 0.025 and errors["checked"] < 0.005, errors
     # hybrid needs colour: a depth-only frame gives no odometry frame, hence no guess
     f1.rgb = None
     assert DepthOdometryPrior(160, 6.0, 0.3, 0.3, method="hybrid").prepare(f1) is None

@@ -5,6 +5,8 @@
   with the photometric term), shared by the classical icp engine (slam_nodes.nodes.icp_engine)
   and `DepthOdometryPrior`. It runs on one Open3D thread (slam_nodes.open3d_threads), so the same
   input gives a bit-identical pose every run.
+- `checked_odometry`: point-to-plane, replaced by the hybrid where the depth leaves a
+  direction loose (a slide along a flat wall); method "checked" of both.
 - `DepthOdometryPrior` (`tracking.init: depth_odometry`): keeps the last tracked frame's depth,
   downscaled to at most `max_width_px` columns, and its pose; for the next frame it estimates
   T_prev_cur by odometry initialised with the motion model's prediction and, when the estimate
@@ -27,6 +29,7 @@ invalid.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +95,32 @@ def rgbd_odometry(cur, prev, K: np.ndarray, T_init_prev_cur: np.ndarray, depth_m
     return OdometryResult(res.transformation.numpy(), float(res.fitness), float(res.inlier_rmse))
 
 
+def checked_odometry(cur, prev, K: np.ndarray, T_init_prev_cur: np.ndarray,
+                     depth_max_m: float, slide_m: float,
+                     plausible: Callable[[OdometryResult], bool]) -> OdometryResult | None:
+    """Point-to-plane odometry checked by the hybrid (arguments as `rgbd_odometry`; both images
+    need colour): the hybrid, started from the point-to-plane result (from T_init_prev_cur
+    when it has none), replaces that result when `plausible` and more than slide_m metres
+    away in translation. Where the depth constrains every direction the two agree to a few
+    millimetres and depth alone is the more accurate; facing a flat wall a sideways step leaves
+    the depth unchanged (point-to-plane slides or has no solution) and the texture shows it.
+    Started from the point-to-plane result the photometric term only moves the pose along what
+    the depth leaves loose; started from the prediction it loses fast turns (an 8 degree turn
+    in one frame: a 0.23 m step). Measured from the true previous pose (bench_enslam's 1 s
+    clips, 128x96, translation error per frame, mean / max cm): room-blur point-to-plane 0.56
+    / 5.62, hybrid 0.46 / 1.15, checked 0.37 / 1.58; room-normal and room-dark 0.16 / 0.31,
+    hybrid 0.52 / 0.98 and 0.49 / 1.20, checked the same as point-to-plane (no frame switched).
+    """
+    res = rgbd_odometry(cur, prev, K, T_init_prev_cur, depth_max_m)
+    start = T_init_prev_cur if res is None else res.T_prev_cur
+    hyb = rgbd_odometry(cur, prev, K, start, depth_max_m, hybrid=True)
+    if hyb is None or not plausible(hyb):
+        return res
+    if res is None or np.linalg.norm(hyb.T_prev_cur[:3, 3] - res.T_prev_cur[:3, 3]) > slide_m:
+        return hyb
+    return res
+
+
 @dataclass
 class OdometryFrame:
     """A frame's depth prepared for odometry: `image` (Open3D RGBDImage, depth only), K [3, 3]
@@ -114,7 +143,7 @@ class DepthOdometryPrior:
     - "checked": point-to-plane, replaced by the hybrid's pose where the two translations
       differ by more than slide_m metres (or point-to-plane has no solution): there the depth
       leaves a direction unconstrained (a slide along a wall) and the texture shows it, while
-      elsewhere the depth alone is the more accurate (`_checked`).
+      elsewhere the depth alone is the more accurate (`checked_odometry`).
     """
 
     def __init__(self, max_width_px: int, depth_max_m: float, min_fitness: float,
@@ -181,10 +210,13 @@ class DepthOdometryPrior:
         if frame.size != self._prev.size or not np.allclose(frame.K, self._prev.K):
             return None, "camera intrinsics changed"
         T_init = invert_pose(self._T_world_prev) @ T_pred
-        res = rgbd_odometry(frame.image, self._prev.image, frame.K, T_init, self.depth_max_m,
-                            self.method == "hybrid")
         if self.method == "checked":
-            res = self._checked(frame, res, T_init)
+            res = checked_odometry(
+                frame.image, self._prev.image, frame.K, T_init, self.depth_max_m, self.slide_m,
+                lambda r: r.plausible(self.min_fitness, self.max_step_m, T_init))
+        else:
+            res = rgbd_odometry(frame.image, self._prev.image, frame.K, T_init,
+                                self.depth_max_m, self.method == "hybrid")
         if res is None:
             return None, "odometry failed (singular system)"
         # the step is judged against the motion model's: after a gap in the frames (an RGB-D
@@ -198,22 +230,6 @@ class DepthOdometryPrior:
                           f"{np.linalg.norm(res.T_prev_cur[:3, 3]):.2f} m, predicted "
                           f"{np.linalg.norm(T_init[:3, 3]):.2f} m)")
         return self._T_world_prev @ res.T_prev_cur, ""
-
-    def _checked(self, frame: OdometryFrame, res: OdometryResult | None,
-                 T_init: np.ndarray) -> OdometryResult | None:
-        """Method "checked": the hybrid odometry started from the point-to-plane result `res`
-        (from T_init when it has none) replaces it when plausible and more than slide_m away.
-        Started there, the photometric term only moves the pose along what the depth leaves
-        loose; started from the prediction it loses fast turns (an 8 degree turn in one frame:
-        a 0.23 m step). Measured from the true previous pose (bench_enslam's 1 s clips, 128x96,
-        translation error per frame, mean / max cm): room-blur point-to-plane 0.56 / 5.62,
-        hybrid 0.46 / 1.15, checked 0.37 / 1.58; room-normal and room-dark 0.16 / 0.31, hybrid
-        0.52 / 0.98 and 0.49 / 1.20, checked the same as point-to-plane (no frame switched)."""
-        start = T_init if res is None else res.T_prev_cur
-        hyb = rgbd_odometry(frame.image, self._prev.image, frame.K, start, self.depth_max_m,
-                            hybrid=True)
-        if hyb is None or not hyb.plausible(self.min_fitness, self.max_step_m, T_init):
-            return res
         if res is None or np.linalg.norm(hyb.T_prev_cur[:3, 3] - res.T_prev_cur[:3, 3]) \
                 > self.slide_m:
             return hyb
