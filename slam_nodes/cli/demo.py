@@ -6,7 +6,7 @@
 4. prints the ATE table and where the report is.
 The defaults (room-normal, 8 s, 320x240 at 30 Hz, the neural engine with the cpu-lite preset)
 keep it under 10 minutes on 2 cores (measured, lightly loaded: 135 s in all, ATE 3.47 cm);
-`--engine icp` runs the classical fallback (65 s, 1.31 cm).
+`--engine icp` runs the classical fallback (30 s, 1.89 cm).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds of sequence to generate")
     parser.add_argument("--engine", choices=("en_slam", "icp"), default="en_slam",
                         help="en_slam: the neural engine (default; cpu-lite fits 2 cores); icp: "
-                             "the classical fallback (depth ICP + TSDF, quicker)")
+                             "the classical fallback (RGB-D odometry + TSDF, quicker)")
     parser.add_argument("--engine-preset", default="cpu-lite",
                         help="neural engine preset (cpu-lite for 2 CPU cores, gpu-quality)")
     parser.add_argument("--seed", type=int, default=0)
