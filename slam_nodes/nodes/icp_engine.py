@@ -3,12 +3,12 @@
 This is NOT EN-SLAM; it is an honest, cheap engine the node can run where the neural engine is
 absent or too slow on the CPU. Tracking: Open3D's multi-scale RGB-D odometry
 (`open3d.t.pipelines.odometry.rgbd_odometry_multi_scale`) from the previous frame, initialised
-with a constant-velocity guess; `method` "hybrid" (default: point-to-plane on depth plus the
-photometric term; frames without colour get a black image, so depth alone), "point_to_plane"
-or "checked" (depth_odometry.checked_odometry). Measured (README), point-to-plane vs hybrid:
-7-Scenes redkitchen 0-74 at 640x480 3.94 vs 0.68 cm; whole 10 s synthetic room-normal /
-room-blur / room-dark at 320x240 3.08 / 2.93 / 3.08 vs 1.86 / 1.89 / 3.14 cm. Mapping: Open3D's `VoxelBlockGrid` TSDF integration
-of every `integrate_every`-th tracked frame; the mesh is its marching-cubes surface.
+with a constant-velocity guess; `method` "point_to_plane" (default, depth only), "hybrid"
+(plus the photometric term; a frame without colour gets a black image, so depth alone) or
+"checked" (depth_odometry.checked_odometry). Which is better depends on the image size
+(README): on 7-Scenes the hybrid wins at 640x480 and loses at 160x120. Mapping: Open3D's
+`VoxelBlockGrid` TSDF integration of every `integrate_every`-th tracked frame; the mesh is its
+marching-cubes surface.
 World frame: the first frame's camera optical frame.
 
 Determinism: the odometry call (`slam_nodes.slam.depth_odometry.rgbd_odometry`, shared with the
@@ -29,7 +29,7 @@ from slam_nodes.slam.depth_odometry import checked_odometry, rgbd_image, rgbd_od
 from slam_nodes.types import RGBDFrame, invert_pose
 
 _OPTIONS = {"voxel_size_m": 0.02, "depth_max_m": 4.0, "min_fitness": 0.3,
-            "integrate_every": 1, "max_step_m": 0.3, "method": "hybrid",
+            "integrate_every": 1, "max_step_m": 0.3, "method": "point_to_plane",
             "slide_m": 0.015}
 # hybrid adds Open3D's photometric term (uses RGB); checked: point-to-plane, replaced by the
 # hybrid where they differ by more than slide_m (depth_odometry.checked_odometry)
@@ -41,7 +41,7 @@ class IcpEngine:
 
     def __init__(self, voxel_size_m: float = 0.02, depth_max_m: float = 4.0,
                  min_fitness: float = 0.3, integrate_every: int = 1,
-                 max_step_m: float = 0.3, method: str = "hybrid",
+                 max_step_m: float = 0.3, method: str = "point_to_plane",
                  slide_m: float = 0.015) -> None:
         if method not in _METHODS:
             raise ConfigError(f"icp engine: method must be one of {_METHODS}, got {method!r}")
