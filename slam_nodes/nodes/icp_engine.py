@@ -1,4 +1,4 @@
-"""Classical fallback engine ('engine.name: icp'): depth frame-to-frame ICP + a TSDF map.
+"""Classical fallback engine ('engine.name: icp'): frame-to-frame RGB-D odometry + a TSDF map.
 
 This is NOT EN-SLAM; it is an honest, cheap engine the node can run where the neural engine is
 absent or too slow on the CPU. Tracking: Open3D's multi-scale RGB-D odometry

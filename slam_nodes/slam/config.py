@@ -74,9 +74,11 @@ class TrackingConfig:
     three-level pyramid then solves on a few dozen pixels, and at 80x60 the odometry alone
     drifted 19 cm in 75 demo frames against 0.5 cm at 160x120). See
     slam_nodes.slam.depth_odometry.
-    odometry_method: "point_to_plane" (depth only) or "hybrid" (Open3D's depth plus photometric
+    odometry_method: "point_to_plane" (depth only), "hybrid" (Open3D's depth plus photometric
     term on the frames' colour: a slide along a flat wall, invisible in depth, shows in the
-    texture; frames without colour then start from the motion model).
+    texture) or "checked" (point-to-plane, replaced by the hybrid where their translations
+    differ by more than odometry_slide_m metres); with colour, frames without it start from
+    the motion model (slam_nodes.slam.depth_odometry.checked_odometry).
     odometry_prior_sigma_rot_rad, odometry_prior_sigma_m: when a frame starts from the
     odometry, a quadratic penalty holds the pose near it (slam_nodes.slam.tracker.PosePrior:
     a pose one sigma away costs as much as the ray loss at the start); 0 leaves that part

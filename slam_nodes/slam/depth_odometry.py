@@ -167,8 +167,8 @@ class DepthOdometryPrior:
         self._T_world_prev: np.ndarray | None = None
 
     def prepare(self, frame: RGBDFrame | None) -> OdometryFrame | None:
-        """The frame's depth (and colour when `hybrid`) at the odometry resolution; None without
-        a depth image (or, when `hybrid`, without colour)."""
+        """The frame's depth (and colour unless the method is "point_to_plane") at the odometry
+        resolution; None without a depth image (or without the colour the method needs)."""
         import cv2
 
         colour = self.method != "point_to_plane"
@@ -230,7 +230,3 @@ class DepthOdometryPrior:
                           f"{np.linalg.norm(res.T_prev_cur[:3, 3]):.2f} m, predicted "
                           f"{np.linalg.norm(T_init[:3, 3]):.2f} m)")
         return self._T_world_prev @ res.T_prev_cur, ""
-        if res is None or np.linalg.norm(hyb.T_prev_cur[:3, 3] - res.T_prev_cur[:3, 3]) \
-                > self.slide_m:
-            return hyb
-        return res
