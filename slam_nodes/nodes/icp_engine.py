@@ -25,15 +25,12 @@ import numpy as np
 
 from slam_nodes.errors import ConfigError
 from slam_nodes.nodes.engine import EngineStep, MeshData
-from slam_nodes.slam.depth_odometry import checked_odometry, rgbd_image, rgbd_odometry
+from slam_nodes.slam.depth_odometry import ODOMETRY_METHODS, odometry_by_method, rgbd_image
 from slam_nodes.types import RGBDFrame, invert_pose
 
 _OPTIONS = {"voxel_size_m": 0.02, "depth_max_m": 4.0, "min_fitness": 0.3,
             "integrate_every": 1, "max_step_m": 0.3, "method": "point_to_plane",
             "slide_m": 0.015}
-# hybrid adds Open3D's photometric term (uses RGB); checked: point-to-plane, replaced by the
-# hybrid where they differ by more than slide_m (depth_odometry.checked_odometry)
-_METHODS = ("point_to_plane", "hybrid", "checked")
 
 
 class IcpEngine:
@@ -43,8 +40,9 @@ class IcpEngine:
                  min_fitness: float = 0.3, integrate_every: int = 1,
                  max_step_m: float = 0.3, method: str = "point_to_plane",
                  slide_m: float = 0.015) -> None:
-        if method not in _METHODS:
-            raise ConfigError(f"icp engine: method must be one of {_METHODS}, got {method!r}")
+        if method not in ODOMETRY_METHODS:
+            raise ConfigError(f"icp engine: method must be one of {ODOMETRY_METHODS}, "
+                              f"got {method!r}")
         self.method = method
         self.slide_m = float(slide_m)
         if voxel_size_m <= 0 or depth_max_m <= 0 or integrate_every < 1:
@@ -89,13 +87,9 @@ class IcpEngine:
         if self._prev is None:
             T_world_cur = np.eye(4)
         else:
-            if self.method == "checked":
-                result = checked_odometry(
-                    cur, self._prev, frame.camera.K, self._velocity, self.depth_max_m,
-                    self.slide_m, lambda r: r.plausible(self.min_fitness, self.max_step_m))
-            else:
-                result = rgbd_odometry(cur, self._prev, frame.camera.K, self._velocity,
-                                       self.depth_max_m, hybrid=self.method == "hybrid")
+            result = odometry_by_method(
+                self.method, cur, self._prev, frame.camera.K, self._velocity, self.depth_max_m,
+                self.slide_m, lambda r: r.plausible(self.min_fitness, self.max_step_m))
             ok = result is not None and result.plausible(self.min_fitness, self.max_step_m)
             loss = float("nan") if result is None else result.inlier_rmse_m
             # keep the motion model rather than a wild estimate

@@ -121,6 +121,19 @@ def checked_odometry(cur, prev, K: np.ndarray, T_init_prev_cur: np.ndarray,
     return res
 
 
+#: odometry methods of `odometry_by_method` (the icp engine's and DepthOdometryPrior's choice)
+ODOMETRY_METHODS = ("point_to_plane", "hybrid", "checked")
+
+
+def odometry_by_method(method: str, cur, prev, K: np.ndarray, T_init_prev_cur: np.ndarray,
+                       depth_max_m: float, slide_m: float,
+                       plausible: Callable[[OdometryResult], bool]) -> OdometryResult | None:
+    """`rgbd_odometry` ("point_to_plane", "hybrid") or `checked_odometry` ("checked")."""
+    if method == "checked":
+        return checked_odometry(cur, prev, K, T_init_prev_cur, depth_max_m, slide_m, plausible)
+    return rgbd_odometry(cur, prev, K, T_init_prev_cur, depth_max_m, hybrid=method == "hybrid")
+
+
 @dataclass
 class OdometryFrame:
     """A frame's depth prepared for odometry: `image` (Open3D RGBDImage, depth only), K [3, 3]
@@ -159,7 +172,7 @@ class DepthOdometryPrior:
         self.depth_max_m = float(depth_max_m)
         self.min_fitness = float(min_fitness)
         self.max_step_m = float(max_step_m)
-        if method not in ("point_to_plane", "hybrid", "checked"):
+        if method not in ODOMETRY_METHODS:
             raise ConfigError(f"depth odometry: unknown method {method!r}")
         self.method = method
         self.slide_m = float(slide_m)
@@ -210,13 +223,9 @@ class DepthOdometryPrior:
         if frame.size != self._prev.size or not np.allclose(frame.K, self._prev.K):
             return None, "camera intrinsics changed"
         T_init = invert_pose(self._T_world_prev) @ T_pred
-        if self.method == "checked":
-            res = checked_odometry(
-                frame.image, self._prev.image, frame.K, T_init, self.depth_max_m, self.slide_m,
-                lambda r: r.plausible(self.min_fitness, self.max_step_m, T_init))
-        else:
-            res = rgbd_odometry(frame.image, self._prev.image, frame.K, T_init,
-                                self.depth_max_m, self.method == "hybrid")
+        res = odometry_by_method(
+            self.method, frame.image, self._prev.image, frame.K, T_init, self.depth_max_m,
+            self.slide_m, lambda r: r.plausible(self.min_fitness, self.max_step_m, T_init))
         if res is None:
             return None, "odometry failed (singular system)"
         # the step is judged against the motion model's: after a gap in the frames (an RGB-D
