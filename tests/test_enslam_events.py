@@ -317,11 +317,16 @@ def test_real_recordings_windowed_with_bounded_memory(shared_data, rel):
 
 
 # ---------------------------------------------------------------------------- reference frame
+def _rays_and_depth_at_A(field) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rig-frame ray directions [N, 3] of every pixel and the exact axial depth [N] at T_A."""
+    o, d = EventCamera(CAM).rig_rays(torch.arange(CAM.width * CAM.height))
+    return d, guide_depth(field, o @ T_A[:3, :3].T + T_A[:3, 3], d @ T_A[:3, :3].T, TRUNC, 0.2,
+                          4.0, 128)
+
+
 def _reference_at_A(field, sigma_px=1.0):
     """en_reference.ReferenceFrame of the exact frame at T_A: log image and axial depth."""
-    o, d = EventCamera(CAM).rig_rays(torch.arange(CAM.width * CAM.height))
-    z = guide_depth(field, o @ T_A[:3, :3].T + T_A[:3, 3], d @ T_A[:3, :3].T, TRUNC, 0.2, 4.0,
-                    128)
+    d, z = _rays_and_depth_at_A(field)
     ls = gaussian_blur(torch.as_tensor(field.log_image(T_A))[None, None], sigma_px)
     ok = z > 0
     return ReferenceFrame(0, T_A, d[ok] * z[ok, None], ls.reshape(-1)[ok], ls, CAM.fx, CAM.fy,
@@ -342,9 +347,7 @@ def test_reference_term_lowest_at_true_pose_and_recovers_it(window):
 
     losses = []
     for err in [0.0, 0.01, 0.02, 0.04]:
-        T = T_B.clone()
-        T[:3, 3] += torch.tensor([err, -err / 2, 0.0])
-        losses.append(float(loss(T)))
+        losses.append(float(loss(T_B + _shift(err))))
     assert all(b > a for a, b in zip(losses, losses[1:])), losses
     assert float(loss(T_A)) > 3 * losses[0], (float(loss(T_A)), losses)
     e0, e1 = _recover_pose(field, loss)
@@ -357,9 +360,7 @@ def test_reference_made_from_a_frame_recovers_the_pose(window, max_points):
     only the 400 of 1728 with the steepest log image: those are the ones kept, and the term is
     still lowest at the true end pose and brings a perturbed pose back."""
     field, win = window
-    o, d = EventCamera(CAM).rig_rays(torch.arange(CAM.width * CAM.height))
-    z = guide_depth(field, o @ T_A[:3, :3].T + T_A[:3, 3], d @ T_A[:3, :3].T, TRUNC, 0.2, 4.0,
-                    128).reshape(CAM.height, CAM.width).numpy()
+    z = _rays_and_depth_at_A(field)[1].reshape(CAM.height, CAM.width).numpy()
     log_a = torch.as_tensor(field.log_image(T_A))
     ref = make_reference(0, log_a, np.ones(z.shape, bool), z, CAM, T_A.double().numpy(), 1.0,
                          0.1, 10.0, torch.device("cpu"), max_points)
