@@ -25,6 +25,9 @@ TINY = {
     "mapping": {"first_iters": 60, "n_iters": 5, "n_rays": 512, "keyframe_pixel_fraction": 0.2},
 }
 EN = {"events": {"n_rays": 64, "map_n_rays": 96, "edge_px": 2}, "blur": {"n_rays": 64}}
+# the reference-frame term on (off by default): the event-only tests below track from it, since
+# this tiny, briefly trained map does not predict events (event trust 0, no map window term)
+EN_REF = {**EN, "events": {**EN["events"], "reference_weight": 20.0}}
 N_FRAMES = 8
 DT_NS = 50_000_000
 EXPOSURE_S = 0.03
@@ -124,8 +127,7 @@ def test_contrast_and_exposures_are_estimated(runs, sequence):
 
 def test_event_only_step_when_depth_drops_out(sequence):
     frames, ev, key, _ = sequence
-    en = build_en_slam_system({**TINY, **EN},
-                              initial_T_world_cam=key[0])
+    en = build_en_slam_system({**TINY, **EN_REF}, initial_T_world_cam=key[0])
     for f, e in zip(frames[:3], ev[:3]):
         en.step(EnObservation(f.stamp_ns, f, e))
     T_pred = en.predicted_pose()                  # what tracking would start from
@@ -144,15 +146,20 @@ def test_event_only_step_when_depth_drops_out(sequence):
 
 
 def test_dropout_windows_reach_back_to_the_last_rgbd_frame(sequence):
-    """Through a dropout longer than `window_frames`, event-only frames still get a window
-    from the last frame with RGB-D, with that frame's reference (its log image and depth)
-    and all events since it: the buffer keeps them although the pose history moved on."""
+    """With the reference term on, through a dropout longer than `window_frames`, event-only
+    frames still get a window from the last frame with RGB-D, with that frame's reference (its
+    log image and depth) and all events since it: the buffer keeps them although the pose
+    history moved on. With the default (reference term off) no reference is kept."""
     from slam_nodes.types import EventBatch
 
     frames, ev, key, _ = sequence
-    en = build_en_slam_system({**TINY, **EN}, initial_T_world_cam=key[0])
+    off = build_en_slam_system({**TINY, **EN}, initial_T_world_cam=key[0])
+    assert off.en.events.reference_weight == 0
+    en = build_en_slam_system({**TINY, **EN_REF}, initial_T_world_cam=key[0])
     for f, e in zip(frames[:3], ev[:3]):
+        off.step(EnObservation(f.stamp_ns, f, e))
         en.step(EnObservation(f.stamp_ns, f, e))
+    assert off.references == {}
     last_rgbd = frames[2].stamp_ns
     assert last_rgbd in en.references
     for f, e in zip(frames[3:6], ev[3:6]):               # three frames: events only
