@@ -308,8 +308,15 @@ class EnSlamSystem(SlamSystem):
         ev = self.en.events
         if n_ev < ev.event_only_min_events:
             return self._skip(stamp, f"{why}; only {n_ev} events: frame skipped", t0)
+        trust = self._event_trust()
+        if trust <= 0 and all(ref is None for _, _, ref in windows):
+            return self._skip(stamp, f"{why}; no event term to track with: the map does not "
+                              f"predict events yet (event fidelity {self.event_fidelity} <= "
+                              f"events.trust_lo {ev.trust_lo}) and no reference frame "
+                              f"(events.reference_weight {ev.reference_weight}): frame skipped",
+                              t0)
         ctx = FrameContext(stamp, self.tracker.best_log_exposure, windows=windows,
-                           event_trust=self._event_trust())
+                           event_trust=trust)
         self.tracker.context = ctx
         prior = PosePrior(ev.event_only_prior_sigma_rad, ev.event_only_prior_sigma_m)
         res = self.tracker.track(self.field, None, to_torch_pose(self.predicted_pose(),
