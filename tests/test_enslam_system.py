@@ -128,7 +128,7 @@ def test_contrast_and_exposures_are_estimated(runs, sequence):
 def test_event_only_step_when_depth_drops_out(sequence):
     """A frame without depth is tracked from events alone, from the reference-frame term; with
     the defaults (no reference term) this map, which does not predict events, leaves no event
-    term, and the step says so instead of reporting a pose."""
+    term: the step reports the motion model's prediction as not tracked and says why."""
     frames, ev, key, _ = sequence
     en = build_en_slam_system({**TINY, **EN_REF}, initial_T_world_cam=key[0])
     plain = build_en_slam_system({**TINY, **EN}, initial_T_world_cam=key[0])
@@ -138,8 +138,10 @@ def test_event_only_step_when_depth_drops_out(sequence):
     T_pred = en.predicted_pose()                  # what tracking would start from
     dark = RGBDFrame(frames[3].stamp_ns, CAM, np.zeros_like(frames[3].rgb),
                      np.zeros_like(frames[3].depth))
+    T_pred_plain = plain.predicted_pose()
     r_plain = plain.step(EnObservation(dark.stamp_ns, dark, ev[3]))
-    assert r_plain.skipped and not r_plain.tracking_ok and "no event term" in r_plain.reason
+    assert not r_plain.skipped and not r_plain.tracking_ok and "no event term" in r_plain.reason
+    assert np.allclose(r_plain.T_world_cam, T_pred_plain, atol=1e-6)
     r = en.step(EnObservation(dark.stamp_ns, dark, ev[3]))
     assert not r.skipped and r.tracking_ok and "event-only" in r.reason
     err = np.linalg.norm(r.T_world_cam[:3, 3] - key[3][:3, 3])

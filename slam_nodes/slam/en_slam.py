@@ -309,12 +309,6 @@ class EnSlamSystem(SlamSystem):
         if n_ev < ev.event_only_min_events:
             return self._skip(stamp, f"{why}; only {n_ev} events: frame skipped", t0)
         trust = self._event_trust()
-        if trust <= 0 and all(ref is None for _, _, ref in windows):
-            return self._skip(stamp, f"{why}; no event term to track with: the map does not "
-                              f"predict events yet (event fidelity {self.event_fidelity} <= "
-                              f"events.trust_lo {ev.trust_lo}) and no reference frame "
-                              f"(events.reference_weight {ev.reference_weight}): frame skipped",
-                              t0)
         ctx = FrameContext(stamp, self.tracker.best_log_exposure, windows=windows,
                            event_trust=trust)
         self.tracker.context = ctx
@@ -327,8 +321,14 @@ class EnSlamSystem(SlamSystem):
             self.accept_pose(stamp, T)
             self._record(stamp, T)
         ms = (time.perf_counter() - t0) * 1e3
+        reason = f"{why}; event-only tracking over {len(windows)} window(s)"
+        if trust <= 0 and all(ref is None for _, _, ref in windows):
+            reason += (f": no event term to track with (the map does not predict events yet: "
+                       f"event fidelity {self.event_fidelity} <= events.trust_lo "
+                       f"{ev.trust_lo}; no reference frame: events.reference_weight "
+                       f"{ev.reference_weight}), the pose is the motion model's prediction")
         return StepResult(stamp, T, res.ok, res.loss, {"tracking": ms, "total": ms},
-                          reason=f"{why}; event-only tracking over {len(windows)} window(s)")
+                          reason=reason)
 
     def event_stats(self):
         """The event buffer's counters (BufferStats) or None before the first events."""
