@@ -308,9 +308,8 @@ class EnSlamSystem(SlamSystem):
         ev = self.en.events
         if n_ev < ev.event_only_min_events:
             return self._skip(stamp, f"{why}; only {n_ev} events: frame skipped", t0)
-        trust = self._event_trust()
         ctx = FrameContext(stamp, self.tracker.best_log_exposure, windows=windows,
-                           event_trust=trust)
+                           event_trust=self._event_trust())
         self.tracker.context = ctx
         prior = PosePrior(ev.event_only_prior_sigma_rad, ev.event_only_prior_sigma_m)
         res = self.tracker.track(self.field, None, to_torch_pose(self.predicted_pose(),
@@ -322,11 +321,11 @@ class EnSlamSystem(SlamSystem):
             self._record(stamp, T)
         ms = (time.perf_counter() - t0) * 1e3
         reason = f"{why}; event-only tracking over {len(windows)} window(s)"
-        if trust <= 0 and all(ref is None for _, _, ref in windows):
-            reason += (f": no event term to track with (the map does not predict events yet: "
-                       f"event fidelity {self.event_fidelity} <= events.trust_lo "
-                       f"{ev.trust_lo}; no reference frame: events.reference_weight "
-                       f"{ev.reference_weight}), the pose is the motion model's prediction")
+        if res.iters == 0:
+            reason += (f": no event term to track with (map event fidelity "
+                       f"{self.event_fidelity}, weighed from events.trust_lo {ev.trust_lo}; "
+                       f"events.reference_weight {ev.reference_weight}), the pose is the "
+                       f"motion model's prediction")
         return StepResult(stamp, T, res.ok, res.loss, {"tracking": ms, "total": ms},
                           reason=reason)
 

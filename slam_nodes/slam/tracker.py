@@ -19,7 +19,8 @@ from slam_nodes.slam.rays import RaySet
 class TrackResult:
     """T_world_rig: [4, 4] best pose; loss: its objective (with the prior's penalty when one
     was given); inlier_ratio: share of measured rays whose rendered depth is within the
-    threshold; ok: quality check passed."""
+    threshold; ok: quality check passed; iters: descent steps run (0: the objective had no
+    term to track with)."""
 
     T_world_rig: torch.Tensor
     loss: float
