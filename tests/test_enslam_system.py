@@ -25,9 +25,8 @@ TINY = {
     "mapping": {"first_iters": 60, "n_iters": 5, "n_rays": 512, "keyframe_pixel_fraction": 0.2},
 }
 EN = {"events": {"n_rays": 64, "map_n_rays": 96, "edge_px": 2}, "blur": {"n_rays": 64}}
-# the reference-frame term on (off by default): the event-only tests below track from it, since
-# this tiny, briefly trained map does not predict events (event trust 0, no map window term)
-EN_REF = {**EN, "events": {**EN["events"], "reference_weight": 20.0}}
+# no reference-frame term at all (by default it is on in event-only steps only)
+EN_NO_REF = {**EN, "events": {**EN["events"], "event_only_reference_weight": 0.0}}
 N_FRAMES = 8
 DT_NS = 50_000_000
 EXPOSURE_S = 0.03
@@ -126,12 +125,13 @@ def test_contrast_and_exposures_are_estimated(runs, sequence):
 
 
 def test_event_only_step_when_depth_drops_out(sequence):
-    """A frame without depth is tracked from events alone, from the reference-frame term; with
-    the defaults (no reference term) this map, which does not predict events, leaves no event
-    term: the step reports the motion model's prediction as not tracked and says why."""
+    """A frame without depth is tracked from events alone. This tiny, briefly trained map does
+    not predict events (event trust 0), so the reference-frame term (on in event-only steps by
+    default) is the one term left; without it the step reports the motion model's prediction
+    as not tracked and says why."""
     frames, ev, key, _ = sequence
-    en = build_en_slam_system({**TINY, **EN_REF}, initial_T_world_cam=key[0])
-    plain = build_en_slam_system({**TINY, **EN}, initial_T_world_cam=key[0])
+    en = build_en_slam_system({**TINY, **EN}, initial_T_world_cam=key[0])
+    plain = build_en_slam_system({**TINY, **EN_NO_REF}, initial_T_world_cam=key[0])
     for f, e in zip(frames[:3], ev[:3]):
         en.step(EnObservation(f.stamp_ns, f, e))
         plain.step(EnObservation(f.stamp_ns, f, e))
@@ -141,7 +141,7 @@ def test_event_only_step_when_depth_drops_out(sequence):
     T_pred_plain = plain.predicted_pose()
     r_plain = plain.step(EnObservation(dark.stamp_ns, dark, ev[3]))
     assert not r_plain.skipped and not r_plain.tracking_ok and "no event term" in r_plain.reason
-    assert np.allclose(r_plain.T_world_cam, T_pred_plain, atol=1e-6)
+    assert np.allclose(r_plain.T_world_cam, T_pred_plain, atol=1e-6) and plain.references == {}
     r = en.step(EnObservation(dark.stamp_ns, dark, ev[3]))
     assert not r.skipped and r.tracking_ok and "event-only" in r.reason
     err = np.linalg.norm(r.T_world_cam[:3, 3] - key[3][:3, 3])
@@ -154,17 +154,16 @@ def test_event_only_step_when_depth_drops_out(sequence):
     assert len(en.trajectory()) == 4
 
 
-def test_dropout_windows_reach_back_to_the_last_rgbd_frame(runs, sequence):
-    """With the reference term on, through a dropout longer than `window_frames`, event-only
-    frames still get a window from the last frame with RGB-D, with that frame's reference (its
-    log image and depth) and all events since it: the buffer keeps them although the pose
-    history moved on. With the default (reference term off) no reference is kept."""
+def test_dropout_windows_reach_back_to_the_last_rgbd_frame(sequence):
+    """Through a dropout longer than `window_frames`, event-only frames still get a window
+    from the last frame with RGB-D, with that frame's reference (its log image and depth)
+    and all events since it: the buffer keeps them although the pose history moved on.
+    Frame tracking leaves the reference term out by default (its weight 0)."""
     from slam_nodes.types import EventBatch
 
     frames, ev, key, _ = sequence
-    default = runs[2]                                    # every frame, default settings
-    assert default.en.events.reference_weight == 0 and default.references == {}
-    en = build_en_slam_system({**TINY, **EN_REF}, initial_T_world_cam=key[0])
+    en = build_en_slam_system({**TINY, **EN}, initial_T_world_cam=key[0])
+    assert en.en.events.reference_weight == 0 < en.en.events.event_only_reference_weight
     for f, e in zip(frames[:3], ev[:3]):
         en.step(EnObservation(f.stamp_ns, f, e))
     last_rgbd = frames[2].stamp_ns

@@ -132,8 +132,9 @@ def test_events_bridge_a_camera_dropout_in_the_node():
     events-only step. A wiring test at 80x60 with cut-down iterations; the tracking quality
     of event-only steps is measured in tests/test_enslam_system.py and bench_enslam's
     room-dark+dropout clip. This briefly trained map does not predict events (event fidelity
-    ~0.19, below events.trust_lo), so the reference-frame term is turned on here: with the
-    defaults the gap would hold the motion model's predictions, reported as not tracked."""
+    ~0.19, below events.trust_lo), so the gap is tracked by the reference-frame term, on in
+    event-only steps by default (without it the gap would hold the motion model's
+    predictions, reported as not tracked)."""
     from slam_nodes.events import event_packet_msg
     from slam_nodes.synth import SynthEvents, SynthFrame, get_preset, render_sequence
 
@@ -154,8 +155,7 @@ def test_events_bridge_a_camera_dropout_in_the_node():
         cfg = SlamNodeConfig.from_dict({
             "inputs": {"events": True, "event_only_after_s": after_s},
             "engine": {"name": "en_slam", "device": "cpu",
-                       "options": dict(FAST, image_scale=1.0,
-                                       events={"reference_weight": 20.0})},
+                       "options": dict(FAST, image_scale=1.0)},
             "mesh": {"enabled": False}})
         node = EnSlamNode(rt, cfg)
         out = []               # (arrival time ns, order, topic, type, message)

@@ -20,15 +20,18 @@ class EventsConfig:
     trust_lo / trust_hi: frame tracking weighs the event term by how well the map predicts
     events (slam_nodes.slam.events.event_trust), event-only tracking too;
     T_rig_event: 4x4 row-major event-camera -> rig extrinsic (identity: shared pixels);
-    reference_weight: weight of the reference-frame term in tracking (events predicted from the
-    previous frames' measured log image and depth, slam_nodes.slam.en_reference; needs a sensor
-    sharing the RGB-D pixels); 0, the default, disables it and keeps no references. Anchored at
+    reference_weight: weight of the reference-frame term in frame tracking (events predicted
+    from the previous frames' measured log image and depth, slam_nodes.slam.en_reference; needs
+    a sensor sharing the RGB-D pixels); 0, the default, leaves it out. Anchored at
     tracked poses, it carries their error forward: over the whole 10 s presets at 128x96
     (benchmarks.bench_enslam --start-s 0 --duration 10, code of 5b1aa31) event mode read, with
     weight 20 / with 0 / RGB-D-only, room-blur seeds 0-3 9.31 / 6.94 / 7.11, 9.49 / 7.21 / 7.06,
     9.39 / 7.29 / 6.56, 6.36 / 4.85 / 7.15 cm and room-dark seeds 0-2 8.25 / 6.55 / 6.32,
     8.33 / 5.92 / 6.05, 7.47 / 6.26 / 6.29 cm, while on the 1 s clips it changed little (blur
     seeds 0-11 1.31 vs 1.34 cm, dark seeds 0-5 0.62 vs 0.66, dark+dropout 0.67 vs 0.65);
+    event_only_reference_weight: its weight in event-only steps (no usable frame), where it is
+    the one event term left while the map does not predict events yet (event trust 0: a young
+    or briefly trained map); references are kept when either weight is > 0;
     reference_sigma_px: its Gaussian smoothing;
     reference_max_points: the term uses at most this many pixels of a reference, those with the
     steepest log image (en_reference.make_reference; 0: all). Its cost per tracking iteration
@@ -68,6 +71,7 @@ class EventsConfig:
     trust_hi: float = 0.6                 # ... and with full trust
     T_rig_event: list | None = None
     reference_weight: float = 0.0         # see the class docstring
+    event_only_reference_weight: float = 20.0
     reference_sigma_px: float = 1.0
     reference_max_points: int = 8192      # 0 = every pixel; see en_reference.make_reference
 

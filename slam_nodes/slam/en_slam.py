@@ -13,8 +13,9 @@ extension hooks). What they add:
   (temporal aggregation): rendered log-intensity change between the fixed anchor pose and the
   pose being optimised vs C x accumulated events (slam_nodes.slam.events), weighted in frame
   tracking by how well the map predicts events (`event_fidelity`, measured in mapping);
-- optionally (`events.reference_weight` > 0; off by default, see EventsConfig) the same
-  windows against the anchor frame's *measured* log image and depth (reference-frame term,
+- in event-only steps (`events.event_only_reference_weight`), and in frame tracking only when
+  `events.reference_weight` > 0 (off by default, see EventsConfig), the same windows against
+  the anchor frame's *measured* log image and depth (reference-frame term,
   slam_nodes.slam.en_reference), which does not depend on the map's colour, when the event
   sensor shares the RGB-D pixels;
 - blur-aware RGB when the predicted image motion during the exposure reaches
@@ -91,8 +92,7 @@ class EnSlamSystem(SlamSystem):
             self.tracker, self.crf, c.lr_exposure, lambda: self.event_camera, self.event_params,
             ev.weight if use_events else 0.0, ev.n_rays, ev.event_share, ev.edge_px,
             b.n_samples if (b.enabled and self.crf is not None) else 1, b.n_rays,
-            b.min_blur_px, config.slam.seed, ev.reference_weight if use_events else 0.0,
-            ev.reference_sigma_px, ev.huber_delta)
+            b.min_blur_px, config.slam.seed, ev.reference_sigma_px, ev.huber_delta)
 
     def _init_field(self, bounds_m: np.ndarray) -> None:
         super()._init_field(bounds_m)
@@ -165,7 +165,8 @@ class EnSlamSystem(SlamSystem):
                                             self.en.events.T_rig_event is None else
                                             np.asarray(self.en.events.T_rig_event).reshape(4, 4))
         ctx = FrameContext(stamp, self.tracker.best_log_exposure,
-                           event_trust=self._event_trust())
+                           event_trust=self._event_trust(),
+                           reference_weight=self.en.events.reference_weight)
         if self.history:
             ctx.prev_stamp_ns, ctx.T_prev = self.history[-1]
         if core.rgbd is not None:
@@ -205,8 +206,8 @@ class EnSlamSystem(SlamSystem):
         when the event sensor shares its pixels."""
         cam = self.event_camera
         ev = self.en.events
-        if (ev.reference_weight <= 0 or frame.depth is None
-                or not shares_pixels(cam.camera, cam.T_rig_event, frame.camera)):
+        if (max(ev.reference_weight, ev.event_only_reference_weight) <= 0
+                or frame.depth is None or not shares_pixels(cam.camera, cam.T_rig_event, frame.camera)):
             return
         ref = make_reference(stamp, log_image, well_exposed, frame.depth, frame.camera, T,
                              ev.reference_sigma_px, self.config.min_depth_m,
@@ -282,11 +283,10 @@ class EnSlamSystem(SlamSystem):
         (`events.event_only_prior_sigma_rad` / `_m`) holds it near there: the event terms
         refine a constant-velocity coast, they do not replace it. The map-rendered window
         terms are weighed by the map's event fidelity (`event_trust`) as in frame tracking.
-        With `events.reference_weight` > 0 the windows also include one from the last frame
-        with RGB-D (`_windows(from_reference=True)`), whose reference term (en_reference: that
-        frame's log image and depth plus the events since) does not depend on the map; on the
-        room-dark+dropout clips (seeds 0-5) event mode read 0.67 cm with it (weight 20) and
-        0.65 cm without.
+        With `events.event_only_reference_weight` > 0 (the default) the windows also include
+        one from the last frame with RGB-D (`_windows(from_reference=True)`), whose reference
+        term (en_reference: that frame's log image and depth plus the events since) does not
+        depend on the map, so a map that does not predict events yet still has a term.
 
         Measured on bench_enslam's room-dark clip at 128x96 (cm from the truth over the
         event-only frames; holding the last pose: 2.0 ... 11.1 on frames 12-17, seed 0, and
@@ -309,7 +309,8 @@ class EnSlamSystem(SlamSystem):
         if n_ev < ev.event_only_min_events:
             return self._skip(stamp, f"{why}; only {n_ev} events: frame skipped", t0)
         ctx = FrameContext(stamp, self.tracker.best_log_exposure, windows=windows,
-                           event_trust=self._event_trust())
+                           event_trust=self._event_trust(),
+                           reference_weight=ev.event_only_reference_weight)
         self.tracker.context = ctx
         prior = PosePrior(ev.event_only_prior_sigma_rad, ev.event_only_prior_sigma_m)
         res = self.tracker.track(self.field, None, to_torch_pose(self.predicted_pose(),
@@ -324,8 +325,8 @@ class EnSlamSystem(SlamSystem):
         if res.iters == 0:
             reason += (f": no event term to track with (map event fidelity "
                        f"{self.event_fidelity}, weighed from events.trust_lo {ev.trust_lo}; "
-                       f"events.reference_weight {ev.reference_weight}), the pose is the "
-                       f"motion model's prediction")
+                       f"events.event_only_reference_weight {ev.event_only_reference_weight}), "
+                       f"the pose is the motion model's prediction")
         return StepResult(stamp, T, res.ok, res.loss, {"tracking": ms, "total": ms},
                           reason=reason)
 

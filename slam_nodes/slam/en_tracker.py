@@ -52,6 +52,7 @@ class FrameContext:
     exposure_s: float = 0.0
     blur_px: float = 0.0                          # predicted image motion during the exposure
     event_trust: float = 1.0                      # factor on the event weight, [0, 1]
+    reference_weight: float = 0.0                 # of the reference-frame term (en_reference)
     windows: list = field(default_factory=list)   # (T_anchor [4,4] np, counts [H,W] np,
     #                                               en_reference.ReferenceFrame or None)
 
@@ -125,8 +126,7 @@ class EnTracker(Tracker):
                  event_camera_fn, event_params: EventLossParams, event_weight: float,
                  event_n_rays: int, event_share: float, event_edge_px: int,
                  blur_n_samples: int, blur_n_rays: int, blur_min_px: float,
-                 seed: int, reference_weight: float, reference_sigma_px: float,
-                 reference_huber: float) -> None:
+                 seed: int, reference_sigma_px: float, reference_huber: float) -> None:
         super().__init__(base.n_iters, base.n_rays, base.lr_rot, base.lr_trans, base.sampling,
                          base.weights, base.inlier_threshold_m, base.min_inlier_ratio)
         self.crf = crf
@@ -139,7 +139,6 @@ class EnTracker(Tracker):
         self.blur_n_samples, self.blur_n_rays = blur_n_samples, blur_n_rays
         self.blur_min_px = blur_min_px
         self.rng = np.random.default_rng(seed)
-        self.reference_weight = reference_weight
         self.reference_sigma_px, self.reference_huber = reference_sigma_px, reference_huber
         self.context = FrameContext(0)
         self.best_log_exposure = 0.0
@@ -161,7 +160,7 @@ class EnTracker(Tracker):
                                     self.sampling, self.rng)
         contrast = self.crf.event.contrast.detach() if self.crf is not None else 0.25
         refs = []                  # (ReferenceFrame, synthetic end image, global change)
-        if self.reference_weight > 0 and self.crf is not None:
+        if ctx.reference_weight > 0 and self.crf is not None:
             c = float(contrast)
             refs = [(r, end_image(r, counts, c, self.reference_sigma_px),
                      global_change(counts, self.event_edge_px))
@@ -225,7 +224,7 @@ class EnTracker(Tracker):
                 total = total + event_w * windows_loss(list(outs), terms, self.crf,
                                                        self.event_params, contrast)
             for r, img, g in refs:
-                total = total + self.reference_weight / len(refs) * reference_loss(
+                total = total + ctx.reference_weight / len(refs) * reference_loss(
                     r, img, T, float(contrast), g, self.reference_huber)
             return total
 
