@@ -206,8 +206,9 @@ class EnSlamSystem(SlamSystem):
         when the event sensor shares its pixels."""
         cam = self.event_camera
         ev = self.en.events
-        if (max(ev.reference_weight, ev.event_only_reference_weight) <= 0
-                or frame.depth is None or not shares_pixels(cam.camera, cam.T_rig_event, frame.camera)):
+        if (not ev.enabled or max(ev.reference_weight, ev.event_only_reference_weight) <= 0
+                or frame.depth is None
+                or not shares_pixels(cam.camera, cam.T_rig_event, frame.camera)):
             return
         ref = make_reference(stamp, log_image, well_exposed, frame.depth, frame.camera, T,
                              ev.reference_sigma_px, self.config.min_depth_m,
