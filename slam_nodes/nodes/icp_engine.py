@@ -25,7 +25,8 @@ import numpy as np
 
 from slam_nodes.errors import ConfigError
 from slam_nodes.nodes.engine import EngineStep, MeshData
-from slam_nodes.slam.depth_odometry import ODOMETRY_METHODS, odometry_by_method, rgbd_image
+from slam_nodes.slam.depth_odometry import (ODOMETRY_METHODS, OdometryResult,
+                                            odometry_by_method, rgbd_image)
 from slam_nodes.types import RGBDFrame, invert_pose
 
 _OPTIONS = {"voxel_size_m": 0.02, "depth_max_m": 4.0, "min_fitness": 0.3,
@@ -87,10 +88,13 @@ class IcpEngine:
         if self._prev is None:
             T_world_cur = np.eye(4)
         else:
-            result = odometry_by_method(
-                self.method, cur, self._prev, frame.camera.K, self._velocity, self.depth_max_m,
-                self.slide_m, lambda r: r.plausible(self.min_fitness, self.max_step_m))
-            ok = result is not None and result.plausible(self.min_fitness, self.max_step_m)
+            def plausible(r: OdometryResult) -> bool:
+                return r.plausible(self.min_fitness, self.max_step_m)
+
+            result = odometry_by_method(self.method, cur, self._prev, frame.camera.K,
+                                        self._velocity, self.depth_max_m, self.slide_m,
+                                        plausible)
+            ok = result is not None and plausible(result)
             loss = float("nan") if result is None else result.inlier_rmse_m
             # keep the motion model rather than a wild estimate
             T_prev_cur = result.T_prev_cur if ok else self._velocity

@@ -223,9 +223,12 @@ class DepthOdometryPrior:
         if frame.size != self._prev.size or not np.allclose(frame.K, self._prev.K):
             return None, "camera intrinsics changed"
         T_init = invert_pose(self._T_world_prev) @ T_pred
-        res = odometry_by_method(
-            self.method, frame.image, self._prev.image, frame.K, T_init, self.depth_max_m,
-            self.slide_m, lambda r: r.plausible(self.min_fitness, self.max_step_m, T_init))
+
+        def plausible(r: OdometryResult) -> bool:
+            return r.plausible(self.min_fitness, self.max_step_m, T_init)
+
+        res = odometry_by_method(self.method, frame.image, self._prev.image, frame.K, T_init,
+                                 self.depth_max_m, self.slide_m, plausible)
         if res is None:
             return None, "odometry failed (singular system)"
         # the step is judged against the motion model's: after a gap in the frames (an RGB-D
@@ -234,7 +237,7 @@ class DepthOdometryPrior:
         # seed 0: a 0.32 m step rejected against a bound on the step itself left tracking to
         # start from the 8.7 cm-off prediction, and a 10.3 cm offset stayed; judged against
         # the prediction it is kept: 6.0 cm on that frame, 5.0 cm at the clip's end)
-        if not res.plausible(self.min_fitness, self.max_step_m, T_init):
+        if not plausible(res):
             return None, (f"odometry implausible (fitness {res.fitness:.2f}, step "
                           f"{np.linalg.norm(res.T_prev_cur[:3, 3]):.2f} m, predicted "
                           f"{np.linalg.norm(T_init[:3, 3]):.2f} m)")
