@@ -118,8 +118,8 @@ def _run_pair(cfg, frames, events, seed: int, en_overrides: dict | None = None,
     Frames i in `dropout` [a, b) do not arrive: event mode gets their events alone
     (event-only tracking), RGB-D-only gets nothing and holds its last pose; they are left out
     of the per-frame cost. Returns {"rgbd": (ATE m, wall ms/frame, extra), "event": (...)};
-    extra has "cpu_ms" and, for event mode, the exposure correlations, contrast, event
-    fidelity and buffer stats."""
+    extra has "cpu_ms", "err_cm" (each frame's position error, cm [F]) and, for event mode,
+    the exposure correlations, contrast, event fidelity and buffer stats."""
     from slam_nodes.slam.en_slam import EnObservation, build_en_slam_system
     from slam_nodes.slam.system import build_system
     from slam_nodes.types import RGBDFrame
@@ -153,7 +153,8 @@ def _run_pair(cfg, frames, events, seed: int, en_overrides: dict | None = None,
     out = {}
     for mode, system in systems.items():
         # skip the first frame (mapping only) in the per-frame cost
-        extra = {"cpu_ms": float(np.mean(cpu_ms[mode][1:]))}
+        err_cm = np.linalg.norm(np.array(est[mode]) - gt, axis=1) * 100
+        extra = {"cpu_ms": float(np.mean(cpu_ms[mode][1:])), "err_cm": err_cm}
         if mode == "event":
             extra.update(_exposure_fit(system, frames))
         out[mode] = (_ate(np.array(est[mode]), gt), float(np.mean(ms[mode][1:])), extra)
@@ -216,12 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--en", default="{}", help="JSON overrides of the events/crf/blur sections")
     ap.add_argument("--plot", default=None, metavar="PNG",
                     help="write a bar chart of the ATEs per preset and seed")
+    ap.add_argument("--error-plot", default=None, metavar="PNG",
+                    help="write each frame's position error over the clip, both modes, one "
+                         "panel per preset: where along the clip the error accrues")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5],
                     help="SLAM seeds (ray sampling) of both modes; the clips do not change. "
                          "With several, a mean row per preset judges the targets")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    rows = []
+    rows, traces = [], {}
     for preset in args.presets.split(","):
         t = time.perf_counter()
         cfg, frames, events = _render(preset, args.duration, args.width, args.height,
@@ -238,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             (ate_r, ms_r, extra_r), (ate_e, ms_e, extra) = res["rgbd"], res["event"]
             print(f"  seed {seed} rgbd-only  ATE {ate_r * 100:6.2f} cm  {ms_r:7.1f} ms/frame  "
                   f"{extra_r['cpu_ms']:7.1f} CPU ms/frame", flush=True)
+            err = {m: res[m][2].pop("err_cm") for m in res}
+            traces.setdefault(preset, (_clip_times(cfg, frames), []))[1].append((seed, err))
             print(f"  seed {seed} event mode ATE {ate_e * 100:6.2f} cm  {ms_e:7.1f} ms/frame  "
                   f"{extra['cpu_ms']:7.1f} CPU ms/frame  {extra}", flush=True)
             rows.append((preset, str(seed), ate_r, ate_e, ate_o, ms_e / ms_r,
@@ -261,7 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         _plot(rows, args.plot)
         print(f"plot: {args.plot}")
+    if args.error_plot:
+        _plot_errors(traces, args.error_plot)
+        print(f"error plot: {args.error_plot}")
     return 0
+
+
+def _clip_times(cfg, frames) -> np.ndarray:
+    """Frame times [F] in seconds since the preset's first frame (cfg.start_ns)."""
+    return np.array([f.stamp_ns - cfg.start_ns for f in frames], dtype=np.float64) / 1e9
 
 
 def _plot(rows: list[tuple], path: str) -> None:
@@ -284,6 +298,32 @@ def _plot(rows: list[tuple], path: str) -> None:
         ax.set_title(preset + o3d, fontsize=10)
         ax.set_xlabel("seed")
         ax.set_ylabel("ATE RMSE (cm)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_errors(traces: dict, path: str) -> None:
+    """One panel per preset: each frame's position error (cm) against time (s), RGB-D-only
+    and event mode, one line per seed. traces: preset -> (times [F], [(seed, {"rgbd": err [F],
+    "event": err [F]})])."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(traces), figsize=(5.5 * len(traces), 3.6), squeeze=False)
+    for ax, (preset, (t, runs)) in zip(axes[0], traces.items()):
+        for k, (seed, err) in enumerate(runs):
+            ax.plot(t, err["rgbd"], color="tab:blue", lw=1,
+                    label="RGB-D only" if k == 0 else None)
+            ax.plot(t, err["event"], color="tab:orange", lw=1,
+                    label="event mode" if k == 0 else None)
+        seeds = ", ".join(str(seed) for seed, _ in runs)
+        ax.set_title(f"{preset} (seed{'s' if len(runs) > 1 else ''} {seeds})", fontsize=10)
+        ax.set_xlabel("time in the sequence (s)")
+        ax.set_ylabel("position error (cm)")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
