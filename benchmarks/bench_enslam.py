@@ -281,14 +281,9 @@ def _clip_times(cfg, frames) -> np.ndarray:
 def _plot(rows: list[tuple], path: str) -> None:
     """One panel per preset: RGB-D-only and event-mode ATE (cm) per seed (and mean); the
     Open3D baseline, often off this scale, in the title."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     presets = list(dict.fromkeys(r[0] for r in rows))
-    fig, axes = plt.subplots(1, len(presets), figsize=(4.5 * len(presets), 3.6), squeeze=False)
-    for ax, preset in zip(axes[0], presets):
+    fig, axes = _panels(len(presets), 4.5)
+    for ax, preset in zip(axes, presets):
         mine = [r for r in rows if r[0] == preset]
         x = np.arange(len(mine))
         ax.bar(x - 0.2, [r[2] * 100 for r in mine], 0.4, label="RGB-D only")
@@ -298,23 +293,15 @@ def _plot(rows: list[tuple], path: str) -> None:
         ax.set_title(preset + o3d, fontsize=10)
         ax.set_xlabel("seed")
         ax.set_ylabel("ATE RMSE (cm)")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, axes, path)
 
 
 def _plot_errors(traces: dict, path: str) -> None:
     """One panel per preset: each frame's position error (cm) against time (s), RGB-D-only
     and event mode, one line per seed. traces: preset -> (times [F], [(seed, {"rgbd": err [F],
     "event": err [F]})])."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(traces), figsize=(5.5 * len(traces), 3.6), squeeze=False)
-    for ax, (preset, (t, runs)) in zip(axes[0], traces.items()):
+    fig, axes = _panels(len(traces), 5.5)
+    for ax, (preset, (t, runs)) in zip(axes, traces.items()):
         for k, (seed, err) in enumerate(runs):
             ax.plot(t, err["rgbd"], color="tab:blue", lw=1,
                     label="RGB-D only" if k == 0 else None)
@@ -324,7 +311,25 @@ def _plot_errors(traces: dict, path: str) -> None:
         ax.set_title(f"{preset} (seed{'s' if len(runs) > 1 else ''} {seeds})", fontsize=10)
         ax.set_xlabel("time in the sequence (s)")
         ax.set_ylabel("position error (cm)")
-    axes[0][0].legend(fontsize=8)
+    _save(fig, axes, path)
+
+
+def _panels(n: int, width_in: float):
+    """(figure, [n] axes) of n panels side by side, width_in inches each (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, n, figsize=(width_in * n, 3.6), squeeze=False)
+    return fig, list(axes[0])
+
+
+def _save(fig, axes: list, path: str) -> None:
+    """Legend in the first panel, then write the figure to `path` and close it."""
+    import matplotlib.pyplot as plt
+
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
