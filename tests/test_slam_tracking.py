@@ -8,6 +8,7 @@ import torch
 from scipy.spatial.transform import Rotation
 from torch import nn
 
+from slam_nodes.errors import ConfigError
 from slam_nodes.field.losses import LossWeights
 from slam_nodes.slam.analytic import BoxRoomScene
 from slam_nodes.slam.geometry import apply_delta, so3_exp, to_numpy_pose, to_torch_pose
@@ -143,6 +144,53 @@ def test_depth_odometry_prior_recovers_a_fast_turn_the_motion_model_misses():
     small = CameraModel.pinhole(64, 48, 56, 56, 31.5, 23.5)
     assert narrow.prepare(scene.render(small, T1)) is None
     assert narrow.prepare(scene.render(cam, T1)) is not None
+
+
+def test_depth_odometry_prior_keeps_its_reference_frame_for_keyframe_every_frames():
+    """Frame-to-keyframe odometry (`tracking.odometry_keyframe_every`): a frame tracked 2 cm off
+    passes that error on to the next guess when it is the reference (every frame is, with 1),
+    not while the older reference is kept (3); a failed guess, or one against the reference
+    far from the one against the previous frame, makes the next tracked frame the reference."""
+    from slam_nodes.slam.depth_odometry import DepthOdometryPrior
+
+    scene = BoxRoomScene()
+    cam = CameraModel.pinhole(160, 120, 140, 140, 79.5, 59.5)
+    T1 = make_pose(Rotation.from_euler("yx", [10, 10], degrees=True).as_matrix(),
+                   [0.1, 0.2, -0.4])
+    step = make_pose(Rotation.from_euler("y", 1.0, degrees=True).as_matrix(), [0.01, 0.0, 0.005])
+    T2, T3, T4 = T1 @ step, T1 @ step @ step, T1 @ step @ step @ step
+    off = make_pose(np.eye(3), [0.02, 0.0, 0.0])           # a tracking error of 2 cm
+
+    def error_m(T, T_true):
+        return float(np.linalg.norm(T[:3, 3] - T_true[:3, 3]))
+
+    errors = {}
+    for every in (1, 3):
+        odometry = DepthOdometryPrior(160, 6.0, 0.3, 0.3, keyframe_every=every)
+        f2 = odometry.prepare(scene.render(cam, T2))
+        odometry.remember(odometry.prepare(scene.render(cam, T1)), T1)
+        assert error_m(odometry.guess(f2, T1)[0], T2) < 0.003
+        odometry.remember(f2, T2 @ off)
+        errors[every] = error_m(odometry.guess(odometry.prepare(scene.render(cam, T3)), T2)[0], T3)
+    assert errors[1] > 0.017 and errors[3] < 0.003, errors
+    # with 3: a frame without depth gets no guess, so the next tracked frame is the reference
+    assert odometry.guess(odometry.prepare(None), T3) == (None, "no depth image")
+    odometry.remember(odometry.prepare(scene.render(cam, T3)), T3 @ off)
+    f4 = odometry.prepare(scene.render(cam, T4))
+    assert error_m(odometry.guess(f4, T3)[0], T4) > 0.017
+    # guesses against the reference and the previous frame more than keyframe_check_m (5 cm)
+    # apart: the reference's is taken for a wrong minimum, the previous frame's is used, and
+    # the next tracked frame becomes the reference
+    odometry = DepthOdometryPrior(160, 6.0, 0.3, 0.3, keyframe_every=3)
+    far = make_pose(np.eye(3), [0.08, 0.0, 0.0])
+    odometry.remember(odometry.prepare(scene.render(cam, T1)), T1)
+    odometry.remember(f2, T2 @ far)
+    f3 = odometry.prepare(scene.render(cam, T3))
+    assert 0.075 < error_m(odometry.guess(f3, T2)[0], T3) < 0.085
+    odometry.remember(f3, T3 @ off)                    # the reference now, 2 cm off
+    assert 0.017 < error_m(odometry.guess(f4, T3)[0], T4) < 0.023
+    with pytest.raises(ConfigError, match="keyframe_every"):
+        DepthOdometryPrior(160, 6.0, 0.3, 0.3, keyframe_every=0)
 
 
 def test_hybrid_odometry_sees_a_slide_along_a_flat_wall_that_depth_alone_cannot():

@@ -79,6 +79,11 @@ class TrackingConfig:
     texture) or "checked" (point-to-plane, replaced by the hybrid where their translations
     differ by more than odometry_slide_m metres); with colour, frames without it start from
     the motion model (slam_nodes.slam.depth_odometry.checked_odometry).
+    odometry_keyframe_every: the odometry's reference is renewed every this many tracked
+    frames (1: frame to frame; more: frame to keyframe, whose errors add up once per
+    keyframe instead of every frame); odometry_keyframe_check_m: a guess against the
+    reference more than this far from the one against the previous frame is a wrong minimum,
+    and the latter is used (DepthOdometryPrior).
     odometry_prior_sigma_rot_rad, odometry_prior_sigma_m: when a frame starts from the
     odometry, a quadratic penalty holds the pose near it (slam_nodes.slam.tracker.PosePrior:
     a pose one sigma away costs as much as the ray loss at the start); 0 leaves that part
@@ -102,6 +107,8 @@ class TrackingConfig:
     odometry_max_step_m: float = 0.3
     odometry_method: Literal["point_to_plane", "hybrid", "checked"] = "point_to_plane"
     odometry_slide_m: float = 0.015
+    odometry_keyframe_every: int = 1
+    odometry_keyframe_check_m: float = 0.05
     odometry_prior_sigma_rot_rad: float = 0.0
     odometry_prior_sigma_m: float = 0.0
 

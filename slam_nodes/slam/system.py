@@ -139,7 +139,8 @@ class SlamSystem:
         self.odometry = DepthOdometryPrior(
             t.odometry_max_width_px, c.max_depth_m, t.odometry_min_fitness,
             t.odometry_max_step_m, t.odometry_min_width_px, t.odometry_method,
-            t.odometry_slide_m) if t.init == "depth_odometry" else None
+            t.odometry_slide_m, t.odometry_keyframe_every, t.odometry_keyframe_check_m
+        ) if t.init == "depth_odometry" else None
         self.odometry_prior = self._odometry_prior(t)
         self.T_rig_lidar = np.eye(4) if c.lidar.T_rig_lidar is None else \
             np.asarray(c.lidar.T_rig_lidar, dtype=np.float64).reshape(4, 4)
