@@ -191,6 +191,8 @@ def test_depth_odometry_prior_keeps_its_reference_frame_for_keyframe_every_frame
     assert 0.017 < error_m(odometry.guess(f4, T3)[0], T4) < 0.023
     with pytest.raises(ConfigError, match="keyframe_every"):
         DepthOdometryPrior(160, 6.0, 0.3, 0.3, keyframe_every=0)
+    with pytest.raises(ConfigError, match="keyframe_check_m"):
+        DepthOdometryPrior(160, 6.0, 0.3, 0.3, keyframe_check_m=-0.01)
 
 
 def test_hybrid_odometry_sees_a_slide_along_a_flat_wall_that_depth_alone_cannot():

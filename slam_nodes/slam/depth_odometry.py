@@ -197,6 +197,9 @@ class DepthOdometryPrior:
         self.slide_m = float(slide_m)
         if keyframe_every < 1:
             raise ConfigError(f"depth odometry: keyframe_every must be >= 1, got {keyframe_every}")
+        if keyframe_check_m < 0:
+            raise ConfigError(f"depth odometry: keyframe_check_m must be >= 0, got "
+                              f"{keyframe_check_m}")
         self.keyframe_every = int(keyframe_every)
         self.keyframe_check_m = float(keyframe_check_m)
         # (odometry frame, T_world_cam [4, 4]) of the reference and of the last tracked frame
@@ -235,8 +238,9 @@ class DepthOdometryPrior:
     def remember(self, frame: OdometryFrame | None, T_world_cam: np.ndarray) -> None:
         """A frame was tracked at T_world_cam [4, 4]: it is the previous frame of the next guess,
         and becomes the reference when the reference is `keyframe_every` tracked frames old or
-        the last guess renewed it. A frame without depth leaves the older ones in place (its
-        pose is its own)."""
+        the last guess asked for a new one (it failed, or the reference's guess was taken for a
+        wrong minimum). A frame without depth leaves the older ones in place (its pose is its
+        own)."""
         if frame is None:
             return
         self._last = (frame, np.asarray(T_world_cam, dtype=np.float64))
