@@ -147,48 +147,69 @@ def test_depth_odometry_prior_recovers_a_fast_turn_the_motion_model_misses():
 
 
 def test_depth_odometry_prior_keeps_its_reference_frame_for_keyframe_every_frames():
-    """Frame-to-keyframe odometry (`tracking.odometry_keyframe_every`): a frame tracked 2 cm off
-    passes that error on to the next guess when it is the reference (every frame is, with 1),
-    not while the older reference is kept (3); a failed guess, or one against the reference
-    far from the one against the previous frame, makes the next tracked frame the reference."""
+    """Frame-to-keyframe odometry (`tracking.odometry_keyframe_every`), frames guessed then
+    remembered in the system's order: a frame tracked 2 cm off passes that error on to the next
+    guess when it is the reference (every frame is, with 1), not while the older reference is
+    kept (3), until the third tracked frame since it becomes the reference. A frame whose guess
+    failed, or whose guesses against the reference and the previous frame lay more than
+    keyframe_check_m apart, becomes the reference once tracked."""
     from slam_nodes.slam.depth_odometry import DepthOdometryPrior
 
     scene = BoxRoomScene()
     cam = CameraModel.pinhole(160, 120, 140, 140, 79.5, 59.5)
-    T1 = make_pose(Rotation.from_euler("yx", [10, 10], degrees=True).as_matrix(),
-                   [0.1, 0.2, -0.4])
+    other_cam = CameraModel.pinhole(160, 120, 150, 150, 79.5, 59.5)   # other intrinsics
     step = make_pose(Rotation.from_euler("y", 1.0, degrees=True).as_matrix(), [0.01, 0.0, 0.005])
-    T2, T3, T4 = T1 @ step, T1 @ step @ step, T1 @ step @ step @ step
+    T = [make_pose(Rotation.from_euler("yx", [10, 10], degrees=True).as_matrix(),
+                   [0.1, 0.2, -0.4])]
+    for _ in range(6):
+        T.append(T[-1] @ step)                             # T[0] ... T[6]
+
+    def frame(odometry, k, camera=cam):
+        return odometry.prepare(scene.render(camera, T[k]))
+
     off = make_pose(np.eye(3), [0.02, 0.0, 0.0])           # a tracking error of 2 cm
 
-    def error_m(T, T_true):
-        return float(np.linalg.norm(T[:3, 3] - T_true[:3, 3]))
+    def error_m(odometry, fr, k):
+        """Position error (m) of the guess for frame fr (true pose T[k]) from the truth."""
+        T_guess, why = odometry.guess(fr, T[k - 1])
+        assert T_guess is not None, why
+        return float(np.linalg.norm(T_guess[:3, 3] - T[k][:3, 3]))
 
-    errors = {}
-    for every in (1, 3):
-        odometry = DepthOdometryPrior(160, 6.0, 0.3, 0.3, keyframe_every=every)
-        f2 = odometry.prepare(scene.render(cam, T2))
-        odometry.remember(odometry.prepare(scene.render(cam, T1)), T1)
-        assert error_m(odometry.guess(f2, T1)[0], T2) < 0.003
-        odometry.remember(f2, T2 @ off)
-        errors[every] = error_m(odometry.guess(odometry.prepare(scene.render(cam, T3)), T2)[0], T3)
-    assert errors[1] > 0.017 and errors[3] < 0.003, errors
-    # with 3: a frame without depth gets no guess, so the next tracked frame is the reference
-    assert odometry.guess(odometry.prepare(None), T3) == (None, "no depth image")
-    odometry.remember(odometry.prepare(scene.render(cam, T3)), T3 @ off)
-    f4 = odometry.prepare(scene.render(cam, T4))
-    assert error_m(odometry.guess(f4, T3)[0], T4) > 0.017
-    # guesses against the reference and the previous frame more than keyframe_check_m (5 cm)
-    # apart: the reference's is taken for a wrong minimum, the previous frame's is used, and
-    # the next tracked frame becomes the reference
+    every_frame = DepthOdometryPrior(160, 6.0, 0.3, 0.3, keyframe_every=1)
+    every_frame.remember(frame(every_frame, 0), T[0])
+    assert error_m(every_frame, frame(every_frame, 1), 1) < 0.003
+    every_frame.remember(frame(every_frame, 1), T[1] @ off)
+    assert error_m(every_frame, frame(every_frame, 2), 2) > 0.017
+
     odometry = DepthOdometryPrior(160, 6.0, 0.3, 0.3, keyframe_every=3)
-    far = make_pose(np.eye(3), [0.08, 0.0, 0.0])
-    odometry.remember(odometry.prepare(scene.render(cam, T1)), T1)
-    odometry.remember(f2, T2 @ far)
-    f3 = odometry.prepare(scene.render(cam, T3))
-    assert 0.075 < error_m(odometry.guess(f3, T2)[0], T3) < 0.085
-    odometry.remember(f3, T3 @ off)                    # the reference now, 2 cm off
-    assert 0.017 < error_m(odometry.guess(f4, T3)[0], T4) < 0.023
+    f = [frame(odometry, k) for k in range(7)]
+    odometry.remember(f[0], T[0])
+    for k in (1, 2):                                       # tracked 2 cm off, not references
+        assert error_m(odometry, f[k], k) < 0.003
+        odometry.remember(f[k], T[k] @ off)
+    assert error_m(odometry, f[3], 3) < 0.003              # still measured from frame 0
+    odometry.remember(f[3], T[3] @ off)                    # third since frame 0: the reference
+    assert error_m(odometry, f[4], 4) > 0.017
+    # a failed guess (the camera's intrinsics changed): that frame is the next reference
+    g4 = frame(odometry, 4, other_cam)
+    assert odometry.guess(g4, T[3]) == (None, "camera intrinsics changed")
+    odometry.remember(g4, T[4])
+    g5 = frame(odometry, 5, other_cam)
+    assert error_m(odometry, g5, 5) < 0.003
+    odometry.remember(g5, T[5] @ off)
+    assert error_m(odometry, frame(odometry, 6, other_cam), 6) < 0.003   # from g4, not g5
+    # guesses against the reference and the previous frame more than keyframe_check_m (5 cm)
+    # apart: the reference's is taken for a wrong minimum, the previous frame's is used (here
+    # the wrong one: a previous frame tracked 8 cm off), and that frame becomes the reference
+    odometry = DepthOdometryPrior(160, 6.0, 0.3, 0.3, keyframe_every=3)
+    odometry.remember(f[0], T[0])
+    assert error_m(odometry, f[1], 1) < 0.003
+    odometry.remember(f[1], T[1] @ make_pose(np.eye(3), [0.08, 0.0, 0.0]))
+    assert 0.075 < error_m(odometry, f[2], 2) < 0.085
+    odometry.remember(f[2], T[2])                          # the reference now
+    assert error_m(odometry, f[3], 3) < 0.003
+    odometry.remember(f[3], T[3] @ off)
+    assert error_m(odometry, f[4], 4) < 0.003              # from frame 2, not frame 3
     with pytest.raises(ConfigError, match="keyframe_every"):
         DepthOdometryPrior(160, 6.0, 0.3, 0.3, keyframe_every=0)
     with pytest.raises(ConfigError, match="keyframe_check_m"):

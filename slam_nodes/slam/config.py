@@ -82,8 +82,9 @@ class TrackingConfig:
     odometry_keyframe_every: the odometry's reference is renewed every this many tracked
     frames (1: frame to frame; more: frame to keyframe, whose errors add up once per
     keyframe instead of every frame); odometry_keyframe_check_m: a guess against the
-    reference more than this far from the one against the previous frame is a wrong minimum,
-    and the latter is used (DepthOdometryPrior).
+    reference whose position lies more than this far from the one against the previous
+    frame is a wrong minimum: the latter is used and that frame becomes the reference
+    (DepthOdometryPrior).
     odometry_prior_sigma_rot_rad, odometry_prior_sigma_m: when a frame starts from the
     odometry, a quadratic penalty holds the pose near it (slam_nodes.slam.tracker.PosePrior:
     a pose one sigma away costs as much as the ray loss at the start); 0 leaves that part

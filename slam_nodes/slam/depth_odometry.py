@@ -1,4 +1,4 @@
-"""Frame-to-frame depth odometry (Open3D) and the neural tracker's initial guess built on it.
+"""Depth odometry (Open3D) between two frames and the neural tracker's initial guess built on it.
 
 - `rgbd_odometry`: the one call of Open3D's multi-scale RGB-D odometry
   (`open3d.t.pipelines.odometry.rgbd_odometry_multi_scale`, point-to-plane on depth, or hybrid
@@ -147,7 +147,8 @@ class OdometryFrame:
 
 
 class DepthOdometryPrior:
-    """Initial guess of the neural tracker from frame-to-frame depth odometry (module doc).
+    """Initial guess of the neural tracker from depth odometry against a recent tracked frame
+    (module doc).
 
     max_width_px: odometry resolution cap (columns; the aspect ratio is kept, never upscaled);
     depth_max_m: depth beyond is ignored; min_fitness, max_step_m: `OdometryResult.plausible`;
@@ -160,15 +161,18 @@ class DepthOdometryPrior:
       leaves a direction unconstrained (a slide along a wall) and the texture shows it, while
       elsewhere the depth alone is the more accurate (`checked_odometry`);
     keyframe_every: the reference frame is the tracked frame of at most this many frames ago
-    (1: the previous frame); a frame whose odometry gave no guess becomes the reference at
-    once. Why: each odometry carries an error of its own, biased where noisy, holed depth
-    faces a flat wall (~1 cm a frame sideways at 128x96 on the synthetic rooms); chained frame
-    to frame those errors add up every frame, against a reference kept for N frames they add
-    up once per N frames, and the frames between are measured from the same reference;
+    (1: the previous frame); a frame whose odometry gave no guess becomes the reference once
+    it is tracked (a frame without depth or lost by tracking never does). Why: each odometry
+    carries an error of its own, biased where noisy, holed depth faces a flat wall (~1 cm a
+    frame sideways at 128x96 on the synthetic rooms); chained frame to frame those errors add
+    up every frame, against a reference kept for N frames they add up once per N frames, and
+    the frames between are measured from the same reference;
     keyframe_check_m: a guess against an older reference is also made against the previous
-    frame, and when the two lie further apart than this (metres) the older reference's is
-    taken for a wrong minimum: the previous frame's is used and the frame becomes the
-    reference. Measured (cpu-lite, RGB-D-only, seed 0, 128x96 synthetic, ATE cm, keyframe_every
+    frame, and when the two positions lie further apart than this (metres; rotations are not
+    compared) the older reference's is taken for a wrong minimum: the previous frame's is
+    used and that frame becomes the reference (a previous frame tracked far off passes its
+    error on, as with keyframe_every 1).
+    Measured (cpu-lite, RGB-D-only, seed 0, 128x96 synthetic, ATE cm, keyframe_every
     1 / 3 / 4): room-normal's wall stretch (1 s from 1.8 s) 4.37 / 0.85 / 1.05, room-blur's
     first 0.8 s 5.14 / 2.60 / 1.54, bench_enslam's clips room-normal 0.51 / 0.34 / 0.45,
     room-dark 0.39 / 0.30 / 0.47, room-blur 1.84 / 1.20 / 0.81; room-normal's whole 10 s 7.77
@@ -243,7 +247,7 @@ class DepthOdometryPrior:
         own)."""
         if frame is None:
             return
-        self._last = (frame, np.asarray(T_world_cam, dtype=np.float64))
+        self._last = (frame, np.array(T_world_cam, dtype=np.float64))   # a copy: kept frames
         self._tracked_since_ref += 1
         if self._renew or self._tracked_since_ref >= self.keyframe_every:
             self._ref, self._tracked_since_ref, self._renew = self._last, 0, False
