@@ -85,6 +85,11 @@ class TrackingConfig:
     reference whose position lies more than this far from the one against the previous
     frame is a wrong minimum: the latter is used and that frame becomes the reference
     (DepthOdometryPrior).
+    velocity_frames: the constant-velocity model's step is the mean step (on SE(3)) over the
+    last this many frames (1: the last step). Poses measured against a shared odometry
+    reference (odometry_keyframe_every > 1) carry independent errors, which the difference of
+    the last two poses doubles; the mean over a few frames smooths them, which matters where
+    the model alone carries the pose (event-only steps through an RGB-D dropout, lost frames).
     odometry_prior_sigma_rot_rad, odometry_prior_sigma_m: when a frame starts from the
     odometry, a quadratic penalty holds the pose near it (slam_nodes.slam.tracker.PosePrior:
     a pose one sigma away costs as much as the ray loss at the start); 0 leaves that part
@@ -101,6 +106,7 @@ class TrackingConfig:
     min_inlier_ratio: float = 0.5
     recovery_iters: int = 30
     max_gap_s: float = 0.5                 # a larger stamp gap resets the velocity model
+    velocity_frames: int = 1
     init: Literal["motion_model", "depth_odometry"] = "motion_model"
     odometry_max_width_px: int = 160
     odometry_min_width_px: int = 120

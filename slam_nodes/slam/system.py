@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from slam_nodes.mesh.coverage import ObservedVoxels
 from slam_nodes.slam.config import SlamConfig, load_config, to_dict
 from slam_nodes.slam.depth_odometry import DepthOdometryPrior, OdometryFrame
 from slam_nodes.slam.geometry import to_numpy_pose, to_torch_pose
+from slam_nodes.slam.interpolation import se3_exp, se3_log
 from slam_nodes.slam.mapper import FieldTargets, Mapper
 from slam_nodes.slam.objective import RaySampling
 from slam_nodes.slam.rays import (KeyframeRayStore, RaySet, camera_rays, drop_depth_edges,
@@ -156,6 +158,11 @@ class SlamSystem:
         self._last_stamp: int | None = None
         self._T_last: np.ndarray | None = None
         self._velocity = np.eye(4)        # T_prev^-1-style delta: T_k = velocity @ T_{k-1}
+        if c.tracking.velocity_frames < 1:
+            raise ConfigError(f"tracking.velocity_frames must be >= 1, got "
+                              f"{c.tracking.velocity_frames}")
+        # the last velocity_frames + 1 poses (tracked, accepted or coasted): the velocity's span
+        self._recent: deque[np.ndarray] = deque(maxlen=c.tracking.velocity_frames + 1)
 
     @staticmethod
     def _odometry_prior(t) -> PosePrior | None:
@@ -182,11 +189,22 @@ class SlamSystem:
         """T_world_rig [4, 4] the constant-velocity model predicts for the next frame."""
         return self._velocity @ self._T_last
 
+    def _advance(self, T: np.ndarray) -> None:
+        """The rig is at T_world_rig T [4, 4] now: the last pose and the constant-velocity
+        model move on. The velocity is the mean step over the last `tracking.velocity_frames`
+        steps, exp(log(T_k T_(k-m)^-1) / m) on SE(3) (the last step itself when m is 1)."""
+        self._recent.append(T)
+        m = len(self._recent) - 1
+        step = T @ invert_pose(self._recent[0])
+        if m > 1:
+            step = se3_exp(se3_log(torch.as_tensor(step)) / m).numpy()
+        self._velocity = step
+        self._T_last = T
+
     def accept_pose(self, stamp: int, T: np.ndarray) -> None:
         """Take T_world_rig [4, 4] at `stamp` (ns) as tracked without mapping it (e.g. EN-SLAM's
         event-only tracking): motion model, last pose and stamp advance, the frame is recorded."""
-        self._velocity = T @ invert_pose(self._T_last)
-        self._T_last = T
+        self._advance(T)
         self._last_stamp = stamp
         self.frames.append(self._frame_record(stamp, T, True))
 
@@ -389,6 +407,7 @@ class SlamSystem:
         if self.odometry is not None:
             self.odometry.remember(odom, T)
         self._T_last = T
+        self._recent.append(T)
         self.n_processed = 1
         return StepResult(stamp, T.copy(), True, loss, timings, inlier_ratio=1.0,
                           keyframe=True, mapped=True)
@@ -429,8 +448,7 @@ class SlamSystem:
                 self.store.add(stamp, to_torch_pose(T, self.device), kf_rays)
                 keyframe = True
             self.observed.add(rays.endpoints(to_torch_pose(T, self.device)).cpu().numpy())
-            self._velocity = T @ invert_pose(self._T_last)
-            self._T_last = T
+            self._advance(T)
             self.n_processed += 1
             if self.odometry is not None:
                 self.odometry.remember(odom, T)
@@ -439,6 +457,7 @@ class SlamSystem:
             # frame's prediction and recovery start near where the camera is, not where it was
             T = T_pred
             self._T_last = T_pred
+            self._recent.append(T_pred)
             logger.warning("stamp %d: tracking lost (inlier ratio %.2f)", stamp, res.inlier_ratio)
         timings["mapping"] = (time.perf_counter() - t) * 1e3
         self.frames.append(self._frame_record(stamp, T, res.ok))
@@ -512,6 +531,8 @@ class SlamSystem:
                        for s, k, T, ok in state["frames"]]
         self.initial_T = np.asarray(state["initial_T"])
         self._T_last = state["T_last"]
+        self._recent.clear()
+        self._recent.append(self._T_last)
         self._velocity = state["velocity"]
         self._last_stamp = state["last_stamp"]
         self.n_processed = int(state["n_processed"])
