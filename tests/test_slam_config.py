@@ -71,6 +71,14 @@ def test_tracking_init_and_odometry_method_choices():
         load_config({"tracking": {"odometry_method": "colour"}})
 
 
+def test_velocity_frames_below_one_is_a_config_error():
+    from slam_nodes.slam.system import build_system
+
+    assert load_config().tracking.velocity_frames == 1
+    with pytest.raises(ConfigError, match="velocity_frames must be >= 1, got 0"):
+        build_system({"tracking": {"velocity_frames": 0}})
+
+
 def test_depth_edge_angle_out_of_range_is_a_config_error():
     from slam_nodes.slam.system import build_system
 

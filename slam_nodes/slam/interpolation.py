@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from slam_nodes.slam.geometry import hat, so3_exp
+from slam_nodes.types import invert_pose
 
 
 def _vee(M: torch.Tensor) -> torch.Tensor:
@@ -112,3 +113,15 @@ def interpolate_trajectory(stamps_ns: np.ndarray, poses: np.ndarray, query_ns: n
         m = i == seg
         out[m] = pose_at(q[m], stamps[seg], P[seg], stamps[seg + 1], P[seg + 1]).numpy()
     return out
+
+
+def mean_step(poses: list[np.ndarray]) -> np.ndarray:
+    """The constant left step V [4, 4] (T_k = V T_(k-1), world frame) that takes poses[0] to
+    poses[-1] (float64 [4, 4] each) in m = len(poses) - 1 steps: exp(log(T_m T_0^-1) / m) on
+    SE(3), exact for constant-velocity screw motion; T_1 T_0^-1 itself when m is 1, the
+    identity for one pose. With independent errors in the poses the step's error shrinks as 1 / m."""
+    D = poses[-1] @ invert_pose(poses[0])
+    m = len(poses) - 1
+    if m <= 1:
+        return D
+    return se3_exp(se3_log(torch.as_tensor(D)) / m).numpy()

@@ -39,7 +39,7 @@ from slam_nodes.mesh.coverage import ObservedVoxels
 from slam_nodes.slam.config import SlamConfig, load_config, to_dict
 from slam_nodes.slam.depth_odometry import DepthOdometryPrior, OdometryFrame
 from slam_nodes.slam.geometry import to_numpy_pose, to_torch_pose
-from slam_nodes.slam.interpolation import se3_exp, se3_log
+from slam_nodes.slam.interpolation import mean_step
 from slam_nodes.slam.mapper import FieldTargets, Mapper
 from slam_nodes.slam.objective import RaySampling
 from slam_nodes.slam.rays import (KeyframeRayStore, RaySet, camera_rays, drop_depth_edges,
@@ -191,14 +191,10 @@ class SlamSystem:
 
     def _advance(self, T: np.ndarray) -> None:
         """The rig is at T_world_rig T [4, 4] now: the last pose and the constant-velocity
-        model move on. The velocity is the mean step over the last `tracking.velocity_frames`
-        steps, exp(log(T_k T_(k-m)^-1) / m) on SE(3) (the last step itself when m is 1)."""
+        model move on; the velocity is the mean step over the last `tracking.velocity_frames`
+        steps (interpolation.mean_step)."""
         self._recent.append(T)
-        m = len(self._recent) - 1
-        step = T @ invert_pose(self._recent[0])
-        if m > 1:
-            step = se3_exp(se3_log(torch.as_tensor(step)) / m).numpy()
-        self._velocity = step
+        self._velocity = mean_step(list(self._recent))
         self._T_last = T
 
     def accept_pose(self, stamp: int, T: np.ndarray) -> None:
