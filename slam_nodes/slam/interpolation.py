@@ -119,7 +119,8 @@ def mean_step(poses: list[np.ndarray]) -> np.ndarray:
     """The constant left step V [4, 4] (T_k = V T_(k-1), world frame) that takes poses[0] to
     poses[-1] (float64 [4, 4] each) in m = len(poses) - 1 steps: exp(log(T_m T_0^-1) / m) on
     SE(3), exact for constant-velocity screw motion; T_1 T_0^-1 itself when m is 1, the
-    identity for one pose. With independent errors in the poses the step's error shrinks as 1 / m."""
+    identity for one pose. With independent errors in the poses, the step's error shrinks as
+    1 / m."""
     D = poses[-1] @ invert_pose(poses[0])
     m = len(poses) - 1
     if m <= 1:
