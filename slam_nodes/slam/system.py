@@ -156,12 +156,12 @@ class SlamSystem:
         self.frames: list[FrameRecord] = []
         self.n_processed = 0
         self._last_stamp: int | None = None
-        self._T_last: np.ndarray | None = None
         self._velocity = np.eye(4)        # T_prev^-1-style delta: T_k = velocity @ T_{k-1}
         if c.tracking.velocity_frames < 1:
             raise ConfigError(f"tracking.velocity_frames must be >= 1, got "
                               f"{c.tracking.velocity_frames}")
-        # the last velocity_frames + 1 poses (tracked, accepted or coasted): the velocity's span
+        # the last velocity_frames + 1 poses (tracked, accepted or coasted): the velocity's span,
+        # and the last of them is `_T_last`
         self._recent: deque[np.ndarray] = deque(maxlen=c.tracking.velocity_frames + 1)
 
     @staticmethod
@@ -189,13 +189,18 @@ class SlamSystem:
         """T_world_rig [4, 4] the constant-velocity model predicts for the next frame."""
         return self._velocity @ self._T_last
 
+    @property
+    def _T_last(self) -> np.ndarray | None:
+        """The last pose, tracked, accepted or coasted (T_world_rig [4, 4]); None before the
+        first frame."""
+        return self._recent[-1] if self._recent else None
+
     def _advance(self, T: np.ndarray) -> None:
         """The rig is at T_world_rig T [4, 4] now: the last pose and the constant-velocity
         model move on; the velocity is the mean step over the last `tracking.velocity_frames`
         steps (interpolation.mean_step)."""
         self._recent.append(T)
         self._velocity = mean_step(list(self._recent))
-        self._T_last = T
 
     def accept_pose(self, stamp: int, T: np.ndarray) -> None:
         """Take T_world_rig [4, 4] at `stamp` (ns) as tracked without mapping it (e.g. EN-SLAM's
@@ -402,7 +407,6 @@ class SlamSystem:
         self.frames.append(FrameRecord(stamp, 0, np.eye(4), True))
         if self.odometry is not None:
             self.odometry.remember(odom, T)
-        self._T_last = T
         self._recent.append(T)
         self.n_processed = 1
         return StepResult(stamp, T.copy(), True, loss, timings, inlier_ratio=1.0,
@@ -452,7 +456,6 @@ class SlamSystem:
             # the camera keeps moving: coast on the motion model (velocity kept), so the next
             # frame's prediction and recovery start near where the camera is, not where it was
             T = T_pred
-            self._T_last = T_pred
             self._recent.append(T_pred)
             logger.warning("stamp %d: tracking lost (inlier ratio %.2f)", stamp, res.inlier_ratio)
         timings["mapping"] = (time.perf_counter() - t) * 1e3
@@ -526,9 +529,8 @@ class SlamSystem:
         self.frames = [FrameRecord(int(s), int(k), np.asarray(T), bool(ok))
                        for s, k, T, ok in state["frames"]]
         self.initial_T = np.asarray(state["initial_T"])
-        self._T_last = state["T_last"]
         self._recent.clear()
-        self._recent.append(self._T_last)
+        self._recent.append(state["T_last"])
         self._velocity = state["velocity"]
         self._last_stamp = state["last_stamp"]
         self.n_processed = int(state["n_processed"])
