@@ -8,10 +8,9 @@ import torch
 from scipy.spatial.transform import Rotation, Slerp
 
 from slam_nodes.field.crf import CameraResponse, ExposureTable, ResponseCurve, estimate_contrast
-from slam_nodes.slam.interpolation import (interpolate_pose, interpolate_trajectory, mean_step,
-                                           se3_exp, se3_log, so3_log)
+from slam_nodes.slam.interpolation import (extrapolate, interpolate_pose, interpolate_trajectory,
+                                           mean_twist, se3_exp, se3_log, so3_log)
 from slam_nodes.synth.camera_sim import response_curve
-from slam_nodes.types import invert_pose
 
 
 def _scrambled_curve(seed: int) -> ResponseCurve:
@@ -138,24 +137,28 @@ def test_interpolate_trajectory_recovers_intermediate_poses():
     assert np.allclose(got, want, atol=1e-9)
 
 
-def test_mean_step_is_exact_for_constant_twist_and_averages_noise():
-    """The constant-velocity model's step over m frames (`tracking.velocity_frames`): exact for
-    a constant screw motion, the last step itself for m = 1, and over m = 3 steps of poses
-    with independent 3 mm errors closer to the true step than the last step alone."""
-    V = se3_exp(torch.tensor([0.02, -0.05, 0.01, 0.03, 0.0, -0.02], dtype=torch.float64)).numpy()
+def test_mean_twist_is_exact_for_constant_twist_whatever_the_stamps_and_averages_noise():
+    """The constant-velocity model (`tracking.velocity_frames` poses back): exact for a
+    constant screw motion also when a frame is missing (stamps 0, 33, 100, 133 ms), so the
+    pose 67 ms after the last is predicted two steps on; zero for one pose; over 3 steps of
+    poses with independent 3 mm errors closer to the true twist than the last step alone."""
+    xi = np.array([0.6, -1.5, 0.3, 0.9, 0.0, -0.6])                  # per second
     T0 = se3_exp(torch.tensor([0.3, 0.1, -0.2, 1.0, 2.0, 0.5], dtype=torch.float64)).numpy()
-    poses = [T0]
-    for _ in range(3):
-        poses.append(V @ poses[-1])
-    np.testing.assert_allclose(mean_step(poses), V, atol=1e-12)
-    np.testing.assert_array_equal(mean_step(poses[-2:]), poses[-1] @ invert_pose(poses[-2]))
-    np.testing.assert_allclose(mean_step(poses[:1]), np.eye(4), atol=1e-12)
+    stamps = [0, 33_000_000, 100_000_000, 133_000_000]
+    poses = [extrapolate(T0, xi, t * 1e-9) for t in stamps]
+    np.testing.assert_allclose(mean_twist(stamps, poses), xi, atol=1e-9)
+    np.testing.assert_allclose(mean_twist(stamps[1:3], poses[1:3]), xi, atol=1e-9)
+    np.testing.assert_allclose(extrapolate(poses[-1], mean_twist(stamps, poses), 0.067),
+                               extrapolate(T0, xi, 0.2), atol=1e-9)
+    np.testing.assert_array_equal(mean_twist(stamps[:1], poses[:1]), np.zeros(6))
+    with pytest.raises(ValueError, match="increase"):
+        mean_twist(stamps[::-1], poses)
     rng = np.random.default_rng(0)
     last, mean = [], []
     for _ in range(200):
         noisy = [P.copy() for P in poses]
         for P in noisy:
             P[:3, 3] += rng.normal(0.0, 0.003, 3)
-        last.append(np.linalg.norm(mean_step(noisy[-2:])[:3, 3] - V[:3, 3]))
-        mean.append(np.linalg.norm(mean_step(noisy)[:3, 3] - V[:3, 3]))
+        last.append(np.linalg.norm(mean_twist(stamps[-2:], noisy[-2:])[3:] - xi[3:]))
+        mean.append(np.linalg.norm(mean_twist(stamps, noisy)[3:] - xi[3:]))
     assert np.mean(mean) < 0.5 * np.mean(last), (np.mean(mean), np.mean(last))

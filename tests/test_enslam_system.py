@@ -135,10 +135,10 @@ def test_event_only_step_when_depth_drops_out(sequence):
     for f, e in zip(frames[:3], ev[:3]):
         en.step(EnObservation(f.stamp_ns, f, e))
         plain.step(EnObservation(f.stamp_ns, f, e))
-    T_pred = en.predicted_pose()                  # what tracking would start from
+    T_pred = en.predicted_pose(frames[3].stamp_ns)   # what tracking would start from
     dark = RGBDFrame(frames[3].stamp_ns, CAM, np.zeros_like(frames[3].rgb),
                      np.zeros_like(frames[3].depth))
-    T_pred_plain = plain.predicted_pose()
+    T_pred_plain = plain.predicted_pose(frames[3].stamp_ns)
     r_plain = plain.step(EnObservation(dark.stamp_ns, dark, ev[3]))
     assert not r_plain.skipped and not r_plain.tracking_ok and "no event term" in r_plain.reason
     assert np.allclose(r_plain.T_world_cam, T_pred_plain, atol=1e-6) and plain.references == {}

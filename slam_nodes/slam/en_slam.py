@@ -257,8 +257,8 @@ class EnSlamSystem(SlamSystem):
         z = frame.depth[np.isfinite(frame.depth) & (frame.depth > 0)]
         if len(z) == 0:
             return float("inf")
-        interval_s = (self.history[-1][0] - self.history[-2][0]) * 1e-9
-        T_rel = invert_pose(self.T_last) @ self.predicted_pose()
+        interval_s = (frame.stamp_ns - self.last_stamp_ns) * 1e-9
+        T_rel = invert_pose(self.T_last) @ self.predicted_pose(frame.stamp_ns)
         return predicted_blur_px(T_rel, interval_s, exposure_s, frame.camera.fx,
                                  float(np.median(z)))
 
@@ -314,7 +314,7 @@ class EnSlamSystem(SlamSystem):
                            reference_weight=ev.event_only_reference_weight)
         self.tracker.context = ctx
         prior = PosePrior(ev.event_only_prior_sigma_rad, ev.event_only_prior_sigma_m)
-        res = self.tracker.track(self.field, None, to_torch_pose(self.predicted_pose(),
+        res = self.tracker.track(self.field, None, to_torch_pose(self.predicted_pose(stamp),
                                                                  self.device), self.generator,
                                  prior=prior)
         T = to_numpy_pose(res.T_world_rig)

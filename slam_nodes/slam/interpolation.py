@@ -115,14 +115,24 @@ def interpolate_trajectory(stamps_ns: np.ndarray, poses: np.ndarray, query_ns: n
     return out
 
 
-def mean_step(poses: list[np.ndarray]) -> np.ndarray:
-    """The constant left step V [4, 4] (T_k = V T_(k-1), world frame) that takes poses[0] to
-    poses[-1] (float64 [4, 4] each) in m = len(poses) - 1 steps: exp(log(T_m T_0^-1) / m) on
-    SE(3), exact for constant-velocity screw motion; T_1 T_0^-1 itself when m is 1, the
-    identity for one pose. With independent errors in the poses, the step's error shrinks as
-    1 / m."""
+def mean_twist(stamps_ns: list[int], poses: list[np.ndarray]) -> np.ndarray:
+    """The constant world-frame twist xi [6] per second (rotation rad/s, then the translation
+    part; T(t) = exp(t xi) T_0, as `se3_exp`) that takes poses[0] at stamps_ns[0] to poses[-1]
+    at stamps_ns[-1] (float64 [4, 4] each, int64 ns, strictly increasing): log(T_m T_0^-1) /
+    (t_m - t_0) on SE(3). Exact for constant-velocity screw motion whatever the spacing of
+    the stamps (frames dropped or late); zero for one pose. With independent errors in the
+    poses, the twist's error shrinks as 1 / (t_m - t_0): over m frames, 1 / m of the last
+    step's."""
+    if len(poses) < 2:
+        return np.zeros(6)
+    span_s = (int(stamps_ns[-1]) - int(stamps_ns[0])) * 1e-9
+    if span_s <= 0:
+        raise ValueError(f"mean_twist: stamps must increase, got {stamps_ns[0]} .. {stamps_ns[-1]}")
     D = poses[-1] @ invert_pose(poses[0])
-    m = len(poses) - 1
-    if m <= 1:
-        return D
-    return se3_exp(se3_log(torch.as_tensor(D)) / m).numpy()
+    return se3_log(torch.as_tensor(D, dtype=torch.float64)).numpy() / span_s
+
+
+def extrapolate(T: np.ndarray, twist: np.ndarray, dt_s: float) -> np.ndarray:
+    """T_world_rig [4, 4] after dt_s seconds of the constant world-frame twist [6] per second
+    (`mean_twist`) from T: exp(dt_s xi) T."""
+    return se3_exp(torch.as_tensor(np.asarray(twist) * dt_s, dtype=torch.float64)).numpy() @ T

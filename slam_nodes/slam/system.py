@@ -39,7 +39,7 @@ from slam_nodes.mesh.coverage import ObservedVoxels
 from slam_nodes.slam.config import SlamConfig, load_config, to_dict
 from slam_nodes.slam.depth_odometry import DepthOdometryPrior, OdometryFrame
 from slam_nodes.slam.geometry import to_numpy_pose, to_torch_pose
-from slam_nodes.slam.interpolation import mean_step
+from slam_nodes.slam.interpolation import extrapolate, mean_twist
 from slam_nodes.slam.mapper import FieldTargets, Mapper
 from slam_nodes.slam.objective import RaySampling
 from slam_nodes.slam.rays import (KeyframeRayStore, RaySet, camera_rays, drop_depth_edges,
@@ -156,13 +156,14 @@ class SlamSystem:
         self.frames: list[FrameRecord] = []
         self.n_processed = 0
         self._last_stamp: int | None = None
-        self._velocity = np.eye(4)        # T_prev^-1-style delta: T_k = velocity @ T_{k-1}
+        self._twist = np.zeros(6)         # constant-velocity model, world frame, per second
         if c.tracking.velocity_frames < 1:
             raise ConfigError(f"tracking.velocity_frames must be >= 1, got "
                               f"{c.tracking.velocity_frames}")
-        # the last velocity_frames + 1 poses (tracked, accepted or coasted): the velocity's span,
-        # and the last of them is `_T_last`
-        self._recent: deque[np.ndarray] = deque(maxlen=c.tracking.velocity_frames + 1)
+        # (stamp ns, T_world_rig) of the last velocity_frames + 1 poses (tracked, accepted or
+        # coasted): the velocity's span, and the last of them is `_T_last`
+        self._recent: deque[tuple[int, np.ndarray]] = deque(
+            maxlen=c.tracking.velocity_frames + 1)
 
     @staticmethod
     def _odometry_prior(t) -> PosePrior | None:
@@ -185,27 +186,31 @@ class SlamSystem:
         """T_world_rig [4, 4] of the last tracked frame (a copy), None before the first."""
         return None if self._T_last is None else self._T_last.copy()
 
-    def predicted_pose(self) -> np.ndarray:
-        """T_world_rig [4, 4] the constant-velocity model predicts for the next frame."""
-        return self._velocity @ self._T_last
+    def predicted_pose(self, stamp_ns: int) -> np.ndarray:
+        """T_world_rig [4, 4] the constant-velocity model predicts at `stamp_ns` (int64 ns):
+        the last pose moved on by the mean twist (per second) for the time since it, so a
+        frame after a dropped one or a dropout is predicted that much further."""
+        dt_s = (int(stamp_ns) - self._recent[-1][0]) * 1e-9
+        return extrapolate(self._T_last, self._twist, dt_s)
 
     @property
     def _T_last(self) -> np.ndarray | None:
         """The last pose, tracked, accepted or coasted (T_world_rig [4, 4]); None before the
         first frame."""
-        return self._recent[-1] if self._recent else None
+        return self._recent[-1][1] if self._recent else None
 
-    def _advance(self, T: np.ndarray) -> None:
-        """The rig is at T_world_rig T [4, 4] now: the last pose and the constant-velocity
-        model move on; the velocity is the mean step over the last `tracking.velocity_frames`
-        steps (interpolation.mean_step)."""
-        self._recent.append(T)
-        self._velocity = mean_step(list(self._recent))
+    def _advance(self, stamp: int, T: np.ndarray) -> None:
+        """The rig is at T_world_rig T [4, 4] at `stamp` (ns): the last pose and the
+        constant-velocity model move on; the velocity is the mean twist over the last
+        `tracking.velocity_frames` steps (interpolation.mean_twist)."""
+        self._recent.append((stamp, T))
+        stamps, poses = zip(*self._recent)
+        self._twist = mean_twist(stamps, poses)
 
     def accept_pose(self, stamp: int, T: np.ndarray) -> None:
         """Take T_world_rig [4, 4] at `stamp` (ns) as tracked without mapping it (e.g. EN-SLAM's
         event-only tracking): motion model, last pose and stamp advance, the frame is recorded."""
-        self._advance(T)
+        self._advance(stamp, T)
         self._last_stamp = stamp
         self.frames.append(self._frame_record(stamp, T, True))
 
@@ -371,7 +376,7 @@ class SlamSystem:
             gap_s = (stamp - self._last_stamp) * 1e-9
             if gap_s > self.config.tracking.max_gap_s:
                 reasons.append(f"gap of {gap_s:.3f} s: constant-velocity model reset")
-                self._velocity = np.eye(4)
+                self._twist = np.zeros(6)
         self._last_stamp = stamp
         if self.field is None:
             result = self._first_frame(stamp, rays, kf_rays, timings, odom)
@@ -407,7 +412,7 @@ class SlamSystem:
         self.frames.append(FrameRecord(stamp, 0, np.eye(4), True))
         if self.odometry is not None:
             self.odometry.remember(odom, T)
-        self._recent.append(T)
+        self._recent.append((stamp, T))
         self.n_processed = 1
         return StepResult(stamp, T.copy(), True, loss, timings, inlier_ratio=1.0,
                           keyframe=True, mapped=True)
@@ -419,7 +424,8 @@ class SlamSystem:
         `kf_rays` on a keyframe; `odom` is the frame's depth for the odometry prior."""
         c = self.config
         t = time.perf_counter()
-        T_pred = self.predicted_pose() if c.tracking.constant_velocity else self._T_last.copy()
+        T_pred = self.predicted_pose(stamp) if c.tracking.constant_velocity \
+            else self._T_last.copy()
         T_init, init = self._initial_guess(stamp, T_pred, odom, reasons)
         timings["odometry"] = (time.perf_counter() - t) * 1e3
         res = self.tracker.track(self.field, track_rays, to_torch_pose(T_init, self.device),
@@ -448,7 +454,7 @@ class SlamSystem:
                 self.store.add(stamp, to_torch_pose(T, self.device), kf_rays)
                 keyframe = True
             self.observed.add(rays.endpoints(to_torch_pose(T, self.device)).cpu().numpy())
-            self._advance(T)
+            self._advance(stamp, T)
             self.n_processed += 1
             if self.odometry is not None:
                 self.odometry.remember(odom, T)
@@ -456,7 +462,7 @@ class SlamSystem:
             # the camera keeps moving: coast on the motion model (velocity kept), so the next
             # frame's prediction and recovery start near where the camera is, not where it was
             T = T_pred
-            self._recent.append(T_pred)
+            self._recent.append((stamp, T_pred))
             logger.warning("stamp %d: tracking lost (inlier ratio %.2f)", stamp, res.inlier_ratio)
         timings["mapping"] = (time.perf_counter() - t) * 1e3
         self.frames.append(self._frame_record(stamp, T, res.ok))
@@ -514,7 +520,7 @@ class SlamSystem:
             "field": {k: v.cpu() for k, v in self.field.state_dict().items()},
             "store": self.store.state_dict(), "observed": self.observed.state_dict(),
             "frames": [(r.stamp_ns, r.kf_ref, r.T_kf_rig, r.ok) for r in self.frames],
-            "initial_T": self.initial_T, "T_last": self._T_last, "velocity": self._velocity,
+            "initial_T": self.initial_T, "T_last": self._T_last, "twist": self._twist,
             "last_stamp": self._last_stamp, "n_processed": self.n_processed,
         }
 
@@ -529,10 +535,10 @@ class SlamSystem:
         self.frames = [FrameRecord(int(s), int(k), np.asarray(T), bool(ok))
                        for s, k, T, ok in state["frames"]]
         self.initial_T = np.asarray(state["initial_T"])
-        self._recent.clear()
-        self._recent.append(state["T_last"])
-        self._velocity = state["velocity"]
         self._last_stamp = state["last_stamp"]
+        self._recent.clear()
+        self._recent.append((self._last_stamp, state["T_last"]))
+        self._twist = state["twist"]
         self.n_processed = int(state["n_processed"])
 
 
