@@ -229,7 +229,7 @@ def test_hybrid_odometry_sees_a_slide_along_a_flat_wall_that_depth_alone_cannot(
     facing_wall = Rotation.from_euler("y", 180, degrees=True).as_matrix()   # looks along -z
     T1 = make_pose(facing_wall, [0.0, 0.1, -1.0])                         # wall 1 m ahead
     T2 = T1 @ make_pose(np.eye(3), [0.03, 0.0, 0.0])
-    f1, f2 = scene.render(cam, T1), scene.render(cam, T2)
+    f1, f2 = scene.render(cam, T1, 0), scene.render(cam, T2, 33_333_333)
     guesses = {}
     for method in ("point_to_plane", "hybrid", "checked"):
         odometry = DepthOdometryPrior(160, 6.0, 0.3, 0.3, method=method)
@@ -302,3 +302,27 @@ def test_pose_prior_holds_the_pose_near_its_start():
         pytest.approx(2.0 * (1 + 2))
     # a zero sigma leaves that part free
     assert float(PosePrior(0.1, 0.0).penalty(w * 0, dt, torch.tensor(2.0))) == 0.0
+
+
+def test_icp_engine_predicts_across_a_dropped_frame():
+    """The icp engine's constant-velocity guess is per second: after frames at 0 and 33 ms,
+    3 cm apart, a frame at 100 ms whose odometry fails (no depth) is placed two steps on,
+    where the camera is, not one; a frame not after the last is an error naming its stamp."""
+    from slam_nodes.nodes.icp_engine import IcpEngine
+
+    scene = BoxRoomScene()
+    cam = CameraModel.pinhole(80, 60, 70, 70, 39.5, 29.5)
+    T0 = make_pose(Rotation.from_euler("y", 30, degrees=True).as_matrix(), [0.1, 0.0, -0.4])
+    step = make_pose(np.eye(3), [0.03, 0.0, 0.0])
+    stamps = [0, 33_333_333, 100_000_000]
+    poses = [T0, T0 @ step, T0 @ step @ step @ step]
+    frames = [scene.render(cam, T, t) for T, t in zip(poses, stamps)]
+    frames[2].depth[:] = 0.0
+    engine = IcpEngine(depth_max_m=6.0)
+    out = [engine.step(f) for f in frames]
+    assert out[1].tracking_ok and not out[2].tracking_ok
+    for r, T in zip(out[1:], poses[1:]):
+        err = np.linalg.norm(r.T_world_cam[:3, 3] - (invert_pose(T0) @ T)[:3, 3])
+        assert err < 0.003, (r.stamp_ns, err)
+    with pytest.raises(ValueError, match="stamp 33333333 ns is not after"):
+        engine.step(frames[1])

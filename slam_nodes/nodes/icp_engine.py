@@ -3,7 +3,8 @@
 This is NOT EN-SLAM; it is an honest, cheap engine the node can run where the neural engine is
 absent or too slow on the CPU. Tracking: Open3D's multi-scale RGB-D odometry
 (`open3d.t.pipelines.odometry.rgbd_odometry_multi_scale`) from the previous frame, initialised
-with a constant-velocity guess; `method` "point_to_plane" (default, depth only), "hybrid"
+with a constant-velocity guess (the last step's twist per second, so a frame after a dropped
+one starts that much further); `method` "point_to_plane" (default, depth only), "hybrid"
 (plus the photometric term; a frame without colour gets a black image, so depth alone) or
 "checked" (depth_odometry.checked_odometry). Which is better depends on the image size
 (README): on 7-Scenes the hybrid wins at 640x480 and loses at 160x120. Mapping: Open3D's
@@ -27,6 +28,7 @@ from slam_nodes.errors import ConfigError
 from slam_nodes.nodes.engine import EngineStep, MeshData
 from slam_nodes.slam.depth_odometry import (ODOMETRY_METHODS, OdometryResult,
                                             odometry_by_method, rgbd_image)
+from slam_nodes.slam.interpolation import extrapolate, mean_twist
 from slam_nodes.types import RGBDFrame, invert_pose
 
 _OPTIONS = {"voxel_size_m": 0.02, "depth_max_m": 4.0, "min_fitness": 0.3,
@@ -70,7 +72,8 @@ class IcpEngine:
     def reset(self) -> None:
         self._prev = None  # (o3d RGBDImage, K tensor)
         self._T_world_prev = np.eye(4)
-        self._velocity = np.eye(4)  # T_prev_cur of the last step
+        self._stamp_prev = 0
+        self._twist = np.zeros(6)  # of the last step: world frame, per second (mean_twist)
         self._grid = None
         self._frames = 0
         self._mesh_cache: MeshData | None = None
@@ -81,6 +84,9 @@ class IcpEngine:
 
         if frame.depth is None:
             raise ConfigError("icp engine needs depth images (inputs.depth: true)")
+        if self._prev is not None and frame.stamp_ns <= self._stamp_prev:
+            raise ValueError(f"icp engine: frame stamp {frame.stamp_ns} ns is not after the "
+                             f"previous frame's {self._stamp_prev} ns")
         t0 = time.perf_counter()
         rgb = frame.rgb if frame.rgb is not None else np.zeros(frame.depth.shape + (3,), np.uint8)
         cur = rgbd_image(frame.depth, rgb)
@@ -91,15 +97,17 @@ class IcpEngine:
             def plausible(r: OdometryResult) -> bool:
                 return r.plausible(self.min_fitness, self.max_step_m)
 
+            T_pred = extrapolate(self._T_world_prev, self._twist,
+                                 (frame.stamp_ns - self._stamp_prev) * 1e-9)
             result = odometry_by_method(self.method, cur, self._prev, frame.camera.K,
-                                        self._velocity, self.depth_max_m, self.slide_m,
-                                        plausible)
+                                        invert_pose(self._T_world_prev) @ T_pred,
+                                        self.depth_max_m, self.slide_m, plausible)
             ok = result is not None and plausible(result)
             loss = float("nan") if result is None else result.inlier_rmse_m
             # keep the motion model rather than a wild estimate
-            T_prev_cur = result.T_prev_cur if ok else self._velocity
-            self._velocity = T_prev_cur
-            T_world_cur = self._T_world_prev @ T_prev_cur
+            T_world_cur = self._T_world_prev @ result.T_prev_cur if ok else T_pred
+            self._twist = mean_twist([self._stamp_prev, frame.stamp_ns],
+                                     [self._T_world_prev, T_world_cur])
         t1 = time.perf_counter()
         if ok and self._frames % self.integrate_every == 0:
             self._integrate(cur.depth, cur.color, o3c.Tensor(frame.camera.K, o3c.float64),
@@ -107,6 +115,7 @@ class IcpEngine:
         t2 = time.perf_counter()
         self._prev = cur
         self._T_world_prev = T_world_cur
+        self._stamp_prev = frame.stamp_ns
         self._frames += 1
         return EngineStep(frame.stamp_ns, T_world_cur, bool(ok), loss,
                           {"tracking": (t1 - t0) * 1e3, "mapping": (t2 - t1) * 1e3})
