@@ -85,8 +85,11 @@ class TrackingConfig:
     reference whose position lies more than this far from the one against the previous
     frame is a wrong minimum: the latter is used and that frame becomes the reference
     (DepthOdometryPrior).
-    velocity_frames: the constant-velocity model's step is the mean step (on SE(3)) over the
-    last this many frames (1: the last step). Poses measured against a shared odometry
+    velocity_frames: the constant-velocity model's twist is the mean (on SE(3), per second of
+    the stamps, interpolation.mean_twist) over the last this many frames (1: the last step);
+    a frame is predicted as far on as its stamp is from the last pose's, so a frame after a
+    dropped one, or after an RGB-D dropout shorter than max_gap_s, starts that much further.
+    Poses measured against a shared odometry
     reference (odometry_keyframe_every > 1) carry independent errors, which the difference of
     the last two poses doubles; the mean over a few frames smooths them, which matters where
     the model alone carries the pose (event-only steps through an RGB-D dropout, lost frames).

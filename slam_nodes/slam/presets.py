@@ -36,8 +36,8 @@
   room-normal whole 10 s at 128x96 (RGB-D-only, seed 0) 7.77 / 3.54 / 2.61 cm; 3, the best
   on the real frames.
   Poses measured against one reference carry independent errors, which the difference of the
-  last two doubles, so the constant-velocity step is the mean over the last 3 frames
-  (`tracking.velocity_frames` 3, slam_nodes.slam.interpolation.mean_step): it carries the
+  last two doubles, so the constant-velocity twist is the mean over the last 3 frames
+  (`tracking.velocity_frames` 3, slam_nodes.slam.interpolation.mean_twist): it carries the
   pose where nothing else does (event-only steps through an RGB-D dropout, lost frames).
   Measured, velocity over 1 / 3 frames (bench_enslam's 1 s clips, 128x96, seeds 0-5, blur
   0-11, event mode / RGB-D-only): room-dark+dropout 1.11 / 17.31 and 0.83 / 8.15 cm,
