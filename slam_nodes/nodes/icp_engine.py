@@ -73,7 +73,10 @@ class IcpEngine:
         self._prev = None  # (o3d RGBDImage, K tensor)
         self._T_world_prev = np.eye(4)
         self._stamp_prev = 0
-        self._twist = np.zeros(6)  # of the last step: world frame, per second (mean_twist)
+        # the last step's twist per second in the previous camera's frame (mean_twist of the
+        # poses I and T_prev_cur): T_prev_cur = exp(dt twist), kept relative so that the world
+        # poses' rounding does not feed back into the guess
+        self._twist = np.zeros(6)
         self._grid = None
         self._frames = 0
         self._mesh_cache: MeshData | None = None
@@ -97,17 +100,16 @@ class IcpEngine:
             def plausible(r: OdometryResult) -> bool:
                 return r.plausible(self.min_fitness, self.max_step_m)
 
-            T_pred = extrapolate(self._T_world_prev, self._twist,
-                                 (frame.stamp_ns - self._stamp_prev) * 1e-9)
-            result = odometry_by_method(self.method, cur, self._prev, frame.camera.K,
-                                        invert_pose(self._T_world_prev) @ T_pred,
+            T_guess = extrapolate(np.eye(4), self._twist,
+                                  (frame.stamp_ns - self._stamp_prev) * 1e-9)
+            result = odometry_by_method(self.method, cur, self._prev, frame.camera.K, T_guess,
                                         self.depth_max_m, self.slide_m, plausible)
             ok = result is not None and plausible(result)
             loss = float("nan") if result is None else result.inlier_rmse_m
             # keep the motion model rather than a wild estimate
-            T_world_cur = self._T_world_prev @ result.T_prev_cur if ok else T_pred
-            self._twist = mean_twist([self._stamp_prev, frame.stamp_ns],
-                                     [self._T_world_prev, T_world_cur])
+            T_prev_cur = result.T_prev_cur if ok else T_guess
+            self._twist = mean_twist([self._stamp_prev, frame.stamp_ns], [np.eye(4), T_prev_cur])
+            T_world_cur = self._T_world_prev @ T_prev_cur
         t1 = time.perf_counter()
         if ok and self._frames % self.integrate_every == 0:
             self._integrate(cur.depth, cur.color, o3c.Tensor(frame.camera.K, o3c.float64),
