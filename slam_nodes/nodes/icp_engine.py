@@ -20,20 +20,20 @@ bit-identical trajectories; the TSDF integration and the mesh keep all threads.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from slam_nodes.errors import ConfigError
 from slam_nodes.nodes.engine import EngineStep, MeshData
-from slam_nodes.slam.depth_odometry import (ODOMETRY_METHODS, OdometryResult,
-                                            odometry_by_method, rgbd_image)
+from slam_nodes.slam.depth_odometry import ODOMETRY_METHODS, DepthOdometryPrior, rgbd_image
 from slam_nodes.slam.interpolation import extrapolate, mean_twist
-from slam_nodes.types import RGBDFrame, invert_pose
+from slam_nodes.types import RGBDFrame, invert_pose, nearest_pose
 
 _OPTIONS = {"voxel_size_m": 0.02, "depth_max_m": 4.0, "min_fitness": 0.3,
             "integrate_every": 1, "max_step_m": 0.3, "method": "point_to_plane",
-            "slide_m": 0.015}
+            "slide_m": 0.015, "keyframe_every": 5, "keyframe_check_m": 0.05}
 
 
 class IcpEngine:
@@ -42,7 +42,8 @@ class IcpEngine:
     def __init__(self, voxel_size_m: float = 0.02, depth_max_m: float = 4.0,
                  min_fitness: float = 0.3, integrate_every: int = 1,
                  max_step_m: float = 0.3, method: str = "point_to_plane",
-                 slide_m: float = 0.015) -> None:
+                 slide_m: float = 0.015, keyframe_every: int = 5,
+                 keyframe_check_m: float = 0.05) -> None:
         if method not in ODOMETRY_METHODS:
             raise ConfigError(f"icp engine: method must be one of {ODOMETRY_METHODS}, "
                               f"got {method!r}")
@@ -56,6 +57,8 @@ class IcpEngine:
         self.min_fitness = float(min_fitness)
         self.integrate_every = int(integrate_every)
         self.max_step_m = float(max_step_m)
+        self.keyframe_every = int(keyframe_every)
+        self.keyframe_check_m = float(keyframe_check_m)
         import open3d  # noqa: F401 - slow first import paid here, not on the first live frame
 
         self.reset()
@@ -70,13 +73,12 @@ class IcpEngine:
         return cls(**{**_OPTIONS, **options})
 
     def reset(self) -> None:
-        self._prev = None  # (o3d RGBDImage, K tensor)
-        self._T_world_prev = np.eye(4)
-        self._stamp_prev = 0
-        # the last step's twist per second in the previous camera's frame (mean_twist of the
-        # poses I and T_prev_cur): T_prev_cur = exp(dt twist), kept relative so that the world
-        # poses' rounding does not feed back into the guess
-        self._twist = np.zeros(6)
+        self._odometry = DepthOdometryPrior(
+            None, self.depth_max_m, self.min_fitness, self.max_step_m, method=self.method,
+            slide_m=self.slide_m, keyframe_every=self.keyframe_every,
+            keyframe_check_m=self.keyframe_check_m)
+        self._last: tuple[int, np.ndarray] | None = None   # (stamp ns, T_world_cam) of the last
+        self._twist = np.zeros(6)       # constant-velocity model: world frame, per second
         self._grid = None
         self._frames = 0
         self._mesh_cache: MeshData | None = None
@@ -87,37 +89,38 @@ class IcpEngine:
 
         if frame.depth is None:
             raise ConfigError("icp engine needs depth images (inputs.depth: true)")
-        if self._prev is not None and frame.stamp_ns <= self._stamp_prev:
+        if self._last is not None and frame.stamp_ns <= self._last[0]:
             raise ValueError(f"icp engine: frame stamp {frame.stamp_ns} ns is not after the "
-                             f"previous frame's {self._stamp_prev} ns")
+                             f"previous frame's {self._last[0]} ns")
         t0 = time.perf_counter()
-        rgb = frame.rgb if frame.rgb is not None else np.zeros(frame.depth.shape + (3,), np.uint8)
-        cur = rgbd_image(frame.depth, rgb)
+        if frame.rgb is None:
+            frame = replace(frame, rgb=np.zeros(frame.depth.shape + (3,), np.uint8))
+        cur = self._odometry.prepare(frame)
         ok, loss = True, 0.0
-        if self._prev is None:
+        if self._last is None:
             T_world_cur = np.eye(4)
         else:
-            def plausible(r: OdometryResult) -> bool:
-                return r.plausible(self.min_fitness, self.max_step_m)
-
-            T_guess = extrapolate(np.eye(4), self._twist,
-                                  (frame.stamp_ns - self._stamp_prev) * 1e-9)
-            result = odometry_by_method(self.method, cur, self._prev, frame.camera.K, T_guess,
-                                        self.depth_max_m, self.slide_m, plausible)
-            ok = result is not None and plausible(result)
-            loss = float("nan") if result is None else result.inlier_rmse_m
-            # keep the motion model rather than a wild estimate
-            T_prev_cur = result.T_prev_cur if ok else T_guess
-            self._twist = mean_twist([self._stamp_prev, frame.stamp_ns], [np.eye(4), T_prev_cur])
-            T_world_cur = self._T_world_prev @ T_prev_cur
+            stamp_last, T_last = self._last
+            T_pred = extrapolate(T_last, self._twist, (frame.stamp_ns - stamp_last) * 1e-9)
+            T, _ = self._odometry.guess(cur, T_pred)
+            ok = T is not None
+            # keep the motion model rather than a wild estimate; re-projected onto SE(3) so the
+            # chain of float products does not drift off it
+            T_world_cur = nearest_pose(T) if ok else T_pred
+            loss = self._odometry.last_result.inlier_rmse_m if ok else float("nan")
+            self._twist = mean_twist([stamp_last, frame.stamp_ns], [T_last, T_world_cur])
+        # a frame whose odometry failed is remembered at the motion model's pose and becomes
+        # the reference: the next frame is measured from where the camera about is, not from
+        # an ever older frame (on room-blur's fast segment, 7 frames fail; kept out of the
+        # chain, every later frame failed too: 145 cm ATE)
+        self._odometry.remember(cur, T_world_cur)
         t1 = time.perf_counter()
         if ok and self._frames % self.integrate_every == 0:
-            self._integrate(cur.depth, cur.color, o3c.Tensor(frame.camera.K, o3c.float64),
-                            T_world_cur)
+            image = rgbd_image(frame.depth, frame.rgb)   # the odometry's has no colour
+            self._integrate(image.depth, image.color,
+                            o3c.Tensor(frame.camera.K, o3c.float64), T_world_cur)
         t2 = time.perf_counter()
-        self._prev = cur
-        self._T_world_prev = T_world_cur
-        self._stamp_prev = frame.stamp_ns
+        self._last = (frame.stamp_ns, T_world_cur)
         self._frames += 1
         return EngineStep(frame.stamp_ns, T_world_cur, bool(ok), loss,
                           {"tracking": (t1 - t0) * 1e3, "mapping": (t2 - t1) * 1e3})

@@ -150,7 +150,8 @@ class DepthOdometryPrior:
     """Initial guess of the neural tracker from depth odometry against a recent tracked frame
     (module doc).
 
-    max_width_px: odometry resolution cap (columns; the aspect ratio is kept, never upscaled);
+    max_width_px: odometry resolution cap (columns; the aspect ratio is kept, never upscaled;
+    None: the input's own size);
     depth_max_m: depth beyond is ignored; min_fitness, max_step_m: `OdometryResult.plausible`;
     min_width_px: depth images narrower than this give no guess (logged once); method (frames
     without colour give no guess unless it is "point_to_plane"):
@@ -181,15 +182,15 @@ class DepthOdometryPrior:
     and at 8 frames the overlap with a turning camera gets too small (55.8 cm).
     """
 
-    def __init__(self, max_width_px: int, depth_max_m: float, min_fitness: float,
+    def __init__(self, max_width_px: int | None, depth_max_m: float, min_fitness: float,
                  max_step_m: float, min_width_px: int = 0, method: str = "point_to_plane",
                  slide_m: float = 0.015, keyframe_every: int = 1,
                  keyframe_check_m: float = 0.05) -> None:
         import open3d  # noqa: F401 - slow first import paid here, not on the second frame
 
-        if max_width_px < 16:
+        if max_width_px is not None and max_width_px < 16:
             raise ConfigError(f"depth odometry: max_width_px must be >= 16, got {max_width_px}")
-        self.max_width_px = int(max_width_px)
+        self.max_width_px = max_width_px
         self.min_width_px = int(min_width_px)
         self._narrow_logged = False
         self.depth_max_m = float(depth_max_m)
@@ -211,6 +212,7 @@ class DepthOdometryPrior:
         self._last: tuple[OdometryFrame, np.ndarray] | None = None
         self._tracked_since_ref = 0      # tracked frames since the reference
         self._renew = True               # the next tracked frame becomes the reference
+        self.last_result: OdometryResult | None = None   # behind the last guess given
 
     def prepare(self, frame: RGBDFrame | None) -> OdometryFrame | None:
         """The frame's depth (and colour unless the method is "point_to_plane") at the odometry
@@ -230,7 +232,7 @@ class DepthOdometryPrior:
             return None
         depth = np.where(np.isfinite(frame.depth), frame.depth, 0).astype(np.float32)
         rgb = frame.rgb if colour else None
-        s = min(1.0, self.max_width_px / cam.width)
+        s = 1.0 if self.max_width_px is None else min(1.0, self.max_width_px / cam.width)
         if s < 1.0:
             cam = cam.scaled(s)
             depth = cv2.resize(depth, (cam.width, cam.height), interpolation=cv2.INTER_NEAREST)
@@ -257,27 +259,29 @@ class DepthOdometryPrior:
         """(T_world_cam [4, 4] or None, why not) for `frame`, odometry initialised with the
         motion model's prediction T_pred [4, 4]: against the reference frame, checked against
         the previous frame when that is another one (the class docstring)."""
-        T, why = self._odometry(frame, T_pred, self._ref)
+        T, why, res = self._odometry(frame, T_pred, self._ref)
         renew = T is None
         if self._last is not self._ref:
-            T_last, why_last = self._odometry(frame, T_pred, self._last)
+            T_last, why_last, res_last = self._odometry(frame, T_pred, self._last)
             if T_last is not None and (T is None or np.linalg.norm(T[:3, 3] - T_last[:3, 3])
                                        > self.keyframe_check_m):
-                T, why, renew = T_last, why_last, True
+                T, why, res, renew = T_last, why_last, res_last, True
         self._renew = renew
+        self.last_result = res if T is not None else None
         return T, why
 
     def _odometry(self, frame: OdometryFrame | None, T_pred: np.ndarray,
                   ref: tuple[OdometryFrame, np.ndarray] | None
-                  ) -> tuple[np.ndarray | None, str]:
-        """`guess` against one reference (its frame, T_world_ref [4, 4])."""
+                  ) -> tuple[np.ndarray | None, str, OdometryResult | None]:
+        """`guess` against one reference (its frame, T_world_ref [4, 4]), with the odometry's
+        result when it ran."""
         if frame is None:
-            return None, "no depth image"
+            return None, "no depth image", None
         if ref is None:
-            return None, "no reference frame yet"
+            return None, "no reference frame yet", None
         ref_frame, T_world_ref = ref
         if frame.size != ref_frame.size or not np.allclose(frame.K, ref_frame.K):
-            return None, "camera intrinsics changed"
+            return None, "camera intrinsics changed", None
         T_init = invert_pose(T_world_ref) @ T_pred
 
         def plausible(r: OdometryResult) -> bool:
@@ -286,7 +290,7 @@ class DepthOdometryPrior:
         res = odometry_by_method(self.method, frame.image, ref_frame.image, frame.K, T_init,
                                  self.depth_max_m, self.slide_m, plausible)
         if res is None:
-            return None, "odometry failed (singular system)"
+            return None, "odometry failed (singular system)", None
         # the step is judged against the motion model's: after a gap in the frames (an RGB-D
         # dropout bridged by events) the reference frame can be far behind, and a long step
         # is then what the prediction expects (bench_enslam's room-dark clip, 0.5 s dropout,
@@ -296,5 +300,5 @@ class DepthOdometryPrior:
         if not plausible(res):
             return None, (f"odometry implausible (fitness {res.fitness:.2f}, step "
                           f"{np.linalg.norm(res.T_prev_cur[:3, 3]):.2f} m, predicted "
-                          f"{np.linalg.norm(T_init[:3, 3]):.2f} m)")
-        return T_world_ref @ res.T_prev_cur, ""
+                          f"{np.linalg.norm(T_init[:3, 3]):.2f} m)"), res
+        return T_world_ref @ res.T_prev_cur, "", res

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from slam_nodes.types import nearest_pose
+
 
 def hat(w: torch.Tensor) -> torch.Tensor:
     """Skew matrices [..., 3, 3] of vectors [..., 3]."""
@@ -49,12 +51,4 @@ def to_torch_pose(T: np.ndarray, device: torch.device | str = "cpu") -> torch.Te
 
 def to_numpy_pose(T: torch.Tensor) -> np.ndarray:
     """float64 [4, 4] with an exactly orthonormal rotation (SVD re-projection)."""
-    M = T.detach().cpu().double().numpy().copy()
-    U, _, Vt = np.linalg.svd(M[:3, :3])
-    R = U @ Vt
-    if np.linalg.det(R) < 0:
-        U[:, -1] *= -1
-        R = U @ Vt
-    M[:3, :3] = R
-    M[3] = [0, 0, 0, 1]
-    return M
+    return nearest_pose(T.detach().cpu().double().numpy())

@@ -7,6 +7,7 @@ from slam_nodes.types.pose import (
     invert_pose,
     make_pose,
     matrix_to_quat,
+    nearest_pose,
     pose_from_tq,
     pose_to_tq,
     quat_to_matrix,
@@ -19,6 +20,6 @@ from slam_nodes.types.sensors import EventBatch, LidarScan, RGBDFrame, TriggerEv
 __all__ = [
     "CameraModel", "EventBatch", "InvalidValueError", "LidarScan", "RGBDFrame", "Trajectory",
     "TriggerEvents",
-    "invert_pose", "make_pose", "matrix_to_quat", "pose_from_tq", "pose_to_tq",
-    "quat_to_matrix", "read_tum", "transform_points", "write_tum",
+    "invert_pose", "make_pose", "matrix_to_quat", "nearest_pose", "pose_from_tq",
+    "pose_to_tq", "quat_to_matrix", "read_tum", "transform_points", "write_tum",
 ]

@@ -40,6 +40,18 @@ def invert_pose(T: np.ndarray) -> np.ndarray:
     return out
 
 
+def nearest_pose(T: np.ndarray) -> np.ndarray:
+    """float64 [4, 4] copy of T with its 3x3 block re-projected onto the nearest rotation
+    (SVD) and the last row [0, 0, 0, 1]: a chain of products of float poses drifts off SO(3)."""
+    M = np.array(T, dtype=np.float64)
+    U, _, Vt = np.linalg.svd(M[:3, :3])
+    if np.linalg.det(U @ Vt) < 0:
+        U[:, -1] *= -1
+    M[:3, :3] = U @ Vt
+    M[3] = [0, 0, 0, 1]
+    return M
+
+
 def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply pose T [4,4] to points [N,3] (same dtype as points)."""
     return (points @ T[:3, :3].T.astype(points.dtype)) + T[:3, 3].astype(points.dtype)
