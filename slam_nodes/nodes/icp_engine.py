@@ -1,20 +1,26 @@
-"""Classical fallback engine ('engine.name: icp'): frame-to-frame RGB-D odometry + a TSDF map.
+"""Classical fallback engine ('engine.name: icp'): frame-to-keyframe RGB-D odometry + a TSDF map.
 
 This is NOT EN-SLAM; it is an honest, cheap engine the node can run where the neural engine is
 absent or too slow on the CPU. Tracking: Open3D's multi-scale RGB-D odometry
-(`open3d.t.pipelines.odometry.rgbd_odometry_multi_scale`) from the previous frame, initialised
-with a constant-velocity guess (the last step's twist per second, so a frame after a dropped
-one starts that much further); `method` "point_to_plane" (default, depth only), "hybrid"
-(plus the photometric term; a frame without colour gets a black image, so depth alone) or
-"checked" (depth_odometry.checked_odometry). Which is better depends on the image size
-(README): on 7-Scenes the hybrid wins at 640x480 and loses at 160x120. Mapping: Open3D's
-`VoxelBlockGrid` TSDF integration of every `integrate_every`-th tracked frame; the mesh is its
-marching-cubes surface.
+(`open3d.t.pipelines.odometry.rgbd_odometry_multi_scale`) at the input's size, through
+`slam_nodes.slam.depth_odometry.DepthOdometryPrior` (the neural engine's odometry start): each
+frame is measured against a reference frame renewed every `keyframe_every` frames (1: frame to
+frame), checked against the previous frame (`keyframe_check_m`), initialised with a
+constant-velocity guess (the mean twist per second of the last step, so a frame after a
+dropped one starts that much further); a step further than `max_step_m` from the guess's, or
+with fitness below `min_fitness`, is rejected and the frame keeps the guess. `method`
+"point_to_plane" (default, depth only), "hybrid" (plus the photometric term; a frame without
+colour gets a black image, so depth alone) or "checked" (depth_odometry.checked_odometry).
+Measured (`benchmarks/bench_icp`, README): a reference kept for 8 frames drifts less than
+chaining every frame (7-Scenes 0-74 at 160x120 1.45 -> 0.51 cm, the demo's room 1.30 ->
+0.22 cm), and depth to `depth_max_m` 6 m keeps the far walls of a room (with 4 m room-blur's
+far-wall views fell below `min_fitness`, 7 frames, 14.5 cm ATE frame to frame). Mapping: Open3D's `VoxelBlockGrid` TSDF integration of every `integrate_every`-th
+tracked frame; the mesh is its marching-cubes surface.
 World frame: the first frame's camera optical frame.
 
-Determinism: the odometry call (`slam_nodes.slam.depth_odometry.rgbd_odometry`, shared with the
-neural tracker's depth-odometry initial guess) runs on one Open3D thread, so replays give
-bit-identical trajectories; the TSDF integration and the mesh keep all threads.
+Determinism: the odometry call (`slam_nodes.slam.depth_odometry.rgbd_odometry`) runs on one
+Open3D thread, so replays give bit-identical trajectories; the TSDF integration and the mesh
+keep all threads.
 """
 
 from __future__ import annotations
@@ -31,18 +37,18 @@ from slam_nodes.slam.depth_odometry import ODOMETRY_METHODS, DepthOdometryPrior,
 from slam_nodes.slam.interpolation import extrapolate, mean_twist
 from slam_nodes.types import RGBDFrame, invert_pose, nearest_pose
 
-_OPTIONS = {"voxel_size_m": 0.02, "depth_max_m": 4.0, "min_fitness": 0.3,
+_OPTIONS = {"voxel_size_m": 0.02, "depth_max_m": 6.0, "min_fitness": 0.3,
             "integrate_every": 1, "max_step_m": 0.3, "method": "point_to_plane",
-            "slide_m": 0.015, "keyframe_every": 5, "keyframe_check_m": 0.05}
+            "slide_m": 0.015, "keyframe_every": 8, "keyframe_check_m": 0.05}
 
 
 class IcpEngine:
-    """Frame-to-frame RGB-D odometry with TSDF mapping (see module doc)."""
+    """Frame-to-keyframe RGB-D odometry with TSDF mapping (see module doc)."""
 
-    def __init__(self, voxel_size_m: float = 0.02, depth_max_m: float = 4.0,
+    def __init__(self, voxel_size_m: float = 0.02, depth_max_m: float = 6.0,
                  min_fitness: float = 0.3, integrate_every: int = 1,
                  max_step_m: float = 0.3, method: str = "point_to_plane",
-                 slide_m: float = 0.015, keyframe_every: int = 5,
+                 slide_m: float = 0.015, keyframe_every: int = 8,
                  keyframe_check_m: float = 0.05) -> None:
         if method not in ODOMETRY_METHODS:
             raise ConfigError(f"icp engine: method must be one of {ODOMETRY_METHODS}, "
@@ -116,7 +122,7 @@ class IcpEngine:
         self._odometry.remember(cur, T_world_cur)
         t1 = time.perf_counter()
         if ok and self._frames % self.integrate_every == 0:
-            image = rgbd_image(frame.depth, frame.rgb)   # the odometry's has no colour
+            image = rgbd_image(frame.depth, frame.rgb)   # point-to-plane odometry drops colour
             self._integrate(image.depth, image.color,
                             o3c.Tensor(frame.camera.K, o3c.float64), T_world_cur)
         t2 = time.perf_counter()
