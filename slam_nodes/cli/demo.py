@@ -6,7 +6,7 @@
 4. prints the ATE table and where the report is.
 The defaults (room-normal, 8 s, 320x240 at 30 Hz, the neural engine with the cpu-lite preset)
 keep it under 10 minutes on 2 cores (measured, lightly loaded: 135 s in all, ATE 3.47 cm);
-`--engine icp` runs the classical fallback (30-65 s, 1.30 cm).
+`--engine icp` runs the classical fallback (30-65 s, 0.22 cm).
 """
 
 from __future__ import annotations

@@ -157,7 +157,7 @@ class MeshConfig:
 @dataclass
 class EngineConfig:
     """Which SLAM engine runs. 'en_slam' is the neural engine (slam_nodes.slam); 'icp' is the
-    classical fallback (depth frame-to-frame ICP + TSDF, nodes/icp_engine.py). `options` are
+    classical fallback (frame-to-keyframe depth ICP + TSDF, nodes/icp_engine.py). `options` are
     handed to the engine's own config, which validates them."""
 
     name: str = "icp"

@@ -2,7 +2,7 @@
 
 The node depends only on the narrow `SlamEngine` protocol below. Two engines satisfy it:
   - 'en_slam': the neural engine of slam_nodes.slam (`build_system(config) -> SlamSystem`);
-  - 'icp': the classical fallback in nodes/icp_engine.py (depth frame-to-frame ICP odometry
+  - 'icp': the classical fallback in nodes/icp_engine.py (frame-to-keyframe depth ICP odometry
     with Open3D and a TSDF map), honest and cheap, used where the neural engine is absent or
     too slow.
 """
