@@ -116,6 +116,8 @@ def test_outputs_round_trip(run, tmp_path):
         assert torch.equal(again.field.color(pts), system.field.color(pts))
     assert np.allclose(again.trajectory().poses, ref.poses)
     assert again.store.n == system.store.n
+    t_next = system.last_stamp_ns + 50_000_000                 # the motion model carries on
+    assert np.array_equal(again.predicted_pose(t_next), system.predicted_pose(t_next))
     assert (tmp_path / "config.yaml").read_text().startswith("preset: cpu-lite")
 
 

@@ -19,7 +19,7 @@ from slam_nodes.slam.config import SlamConfig
 from slam_nodes.slam.system import SlamSystem
 from slam_nodes.types import write_tum
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2   # 2: the motion model is a twist per second (was a per-frame step)
 
 
 def _chunked(system: SlamSystem, head, scale: float, empty_shape: tuple, chunk: int):
