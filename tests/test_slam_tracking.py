@@ -210,6 +210,15 @@ def test_depth_odometry_prior_keeps_its_reference_frame_for_keyframe_every_frame
     assert error_m(odometry, f[3], 3) < 0.003
     odometry.remember(f[3], T[3] @ off)
     assert error_m(odometry, f[4], 4) < 0.003              # from frame 2, not frame 3
+    # check_always False (the icp engine): the previous frame's odometry runs only where the
+    # reference's guess departs from the prediction by more than keyframe_check_m: not for a
+    # 1 cm step (the reference's right guess stands), but from a prediction 10 cm off
+    lazy = DepthOdometryPrior(160, 6.0, 0.3, 0.3, keyframe_every=3, check_always=False)
+    lazy.remember(f[0], T[0])
+    lazy.remember(f[1], T[1] @ make_pose(np.eye(3), [0.08, 0.0, 0.0]))
+    assert error_m(lazy, f[2], 2) < 0.003
+    T_far, _ = lazy.guess(f[2], T[1] @ make_pose(np.eye(3), [0.0, 0.1, 0.0]))
+    assert 0.075 < np.linalg.norm(T_far[:3, 3] - T[2][:3, 3]) < 0.085
     with pytest.raises(ConfigError, match="keyframe_every"):
         DepthOdometryPrior(160, 6.0, 0.3, 0.3, keyframe_every=0)
     with pytest.raises(ConfigError, match="keyframe_check_m"):

@@ -5,7 +5,8 @@ absent or too slow on the CPU. Tracking: Open3D's multi-scale RGB-D odometry
 (`open3d.t.pipelines.odometry.rgbd_odometry_multi_scale`) at the input's size, through
 `slam_nodes.slam.depth_odometry.DepthOdometryPrior` (the neural engine's odometry start): each
 frame is measured against a reference frame renewed every `keyframe_every` frames (1: frame to
-frame), checked against the previous frame (`keyframe_check_m`), initialised with a
+frame), checked against the previous frame where its guess departs from the prediction by
+more than `keyframe_check_m` (DepthOdometryPrior's check_always False), initialised with a
 constant-velocity guess (the mean twist per second of the last step, so a frame after a
 dropped one starts that much further); a step further than `max_step_m` from the guess's, or
 with fitness below `min_fitness`, is rejected and the frame keeps the guess. `method`
@@ -82,7 +83,7 @@ class IcpEngine:
         self._odometry = DepthOdometryPrior(
             None, self.depth_max_m, self.min_fitness, self.max_step_m, method=self.method,
             slide_m=self.slide_m, keyframe_every=self.keyframe_every,
-            keyframe_check_m=self.keyframe_check_m)
+            keyframe_check_m=self.keyframe_check_m, check_always=False)
         self._last: tuple[int, np.ndarray] | None = None   # (stamp ns, T_world_cam) of the last
         self._twist = np.zeros(6)       # constant-velocity model: world frame, per second
         self._grid = None
