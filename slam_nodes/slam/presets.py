@@ -7,7 +7,7 @@
   against that first map, and a half-trained one shifts the whole trajectory by centimetres
   (synthetic room-normal, 60 frames, seeds 0/1/2: completion ratio 77/83/69 % with 120
   iterations, 91/94/89 % with 400; costs ~20 s once on one core). Each frame's tracking starts
-  from frame-to-frame depth odometry (`tracking.init: depth_odometry`, ~20 ms a frame): with a
+  from depth odometry (`tracking.init: depth_odometry`, ~20 ms a frame): with a
   dozen iterations the tracker corrects only small errors of its start. Measured, constant
   velocity vs odometry start: 7-Scenes 0-74 (real Kinect depth), seeds 0/1/2: 0.95 -> 0.82 cm
   mean, better on every seed (that sequence is also the benchmark's accuracy test, so the

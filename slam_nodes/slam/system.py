@@ -11,10 +11,11 @@ endpoints mark the observed region that meshing keeps (`observed`, slam_nodes.me
 
 Scene bounds come from the config or from the first frame (+ `mapping.bounds_margin_m`); when
 a tracked frame reaches past them they grow and the map moves to a new field (`_grow_bounds`).
-A lost frame coasts on the constant-velocity model, and recovery starts from that prediction.
+A lost frame coasts on the constant-velocity model (a twist per second, so a frame after a
+dropped one is predicted that much further), and recovery starts from that prediction.
 Each frame's pose optimisation starts from that prediction, or (`tracking.init:
-depth_odometry`) from frame-to-frame depth odometry initialised with it, when plausible
-(slam_nodes.slam.depth_odometry); `StepResult.init` says which.
+depth_odometry`) from depth odometry against a recent tracked frame initialised with it, when
+plausible (slam_nodes.slam.depth_odometry); `StepResult.init` says which.
 
 The rig frame is the camera's optical frame when the observation has a camera, else the LiDAR
 frame (`T_world_cam` in results then means the LiDAR pose). Bad input (no valid depth, NaN
