@@ -9,14 +9,16 @@ frame), checked against the previous frame where its guess departs from the pred
 more than `keyframe_check_m` (DepthOdometryPrior's check_always False), initialised with a
 constant-velocity guess (the mean twist per second of the last step, so a frame after a
 dropped one starts that much further); a step further than `max_step_m` from the guess's, or
-with fitness below `min_fitness`, is rejected and the frame keeps the guess. `method`
+a fitness below `min_fitness`, is rejected: the frame keeps the guess and becomes the next
+reference. `method`
 "point_to_plane" (default, depth only), "hybrid" (plus the photometric term; a frame without
 colour gets a black image, so depth alone) or "checked" (depth_odometry.checked_odometry).
 Measured (`benchmarks/bench_icp`, README): a reference kept for 8 frames drifts less than
 chaining every frame (7-Scenes 0-74 at 160x120 1.45 -> 0.51 cm, the demo's room 1.30 ->
 0.22 cm), and depth to `depth_max_m` 6 m keeps the far walls of a room (with 4 m room-blur's
-far-wall views fell below `min_fitness`, 7 frames, 14.5 cm ATE frame to frame). Mapping: Open3D's `VoxelBlockGrid` TSDF integration of every `integrate_every`-th
-tracked frame; the mesh is its marching-cubes surface.
+far-wall views fell below `min_fitness`, 7 frames, 14.5 cm ATE frame to frame).
+Mapping: Open3D's `VoxelBlockGrid` TSDF integration of every `integrate_every`-th tracked
+frame; the mesh is its marching-cubes surface.
 World frame: the first frame's camera optical frame.
 
 Determinism: the odometry call (`slam_nodes.slam.depth_odometry.rgbd_odometry`) runs on one
